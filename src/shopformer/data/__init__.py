@@ -1,0 +1,1 @@
+"""Data stage: read, validate, prepare and split shop event logs."""

@@ -1,0 +1,1 @@
+"""Readers for public e-commerce data formats; each returns a `Dataset`."""
