@@ -50,15 +50,20 @@ FORMATS: dict[str, LazyReader] = {
 }
 
 
-def read_dataset(format: str, **paths: str | Path | None) -> Dataset:
+def read_dataset(format: str, path: str | Path | None = None, **paths: str | Path | None) -> Dataset:
     """Read a dataset with the reader registered under `format`, passing `paths` (and options) to it.
 
+    `path`, when given, is the format's main file (the reader's first argument).
+
     >>> read_dataset("taobao", edges_path="ecomm_edge_train.txt")  # doctest: +SKIP
+    >>> read_dataset("s3rec", "Beauty.txt", item_attributes_path="Beauty_item2attributes.json")  # doctest: +SKIP
     """
     if format not in FORMATS:
         raise ConfigError(f"unknown data format '{format}'; known formats: {', '.join(sorted(FORMATS))}")
     reader = FORMATS[format].load()
     signature = inspect.signature(reader)
+    if path is not None:
+        paths = {next(iter(signature.parameters)): path, **paths}
     try:
         signature.bind(**paths)
     except TypeError as err:
