@@ -1,0 +1,1 @@
+"""Next-item models: the behaviour Transformer and the baselines it is measured against."""
