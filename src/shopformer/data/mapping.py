@@ -6,16 +6,19 @@ every prepared dataset, so the same mapping can be replayed.
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
-from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shopformer.data.schema import CANONICAL_EVENT_TYPES
 from shopformer.errors import ConfigError
 
-TimeFormat = Literal["auto", "unix_s", "unix_ms", "iso8601", "yyyymmdd"]
+#: Named timestamp formats; any string containing '%' is read as a strftime pattern instead
+#: (e.g. "%m/%d/%Y %H:%M"). "auto" decides one format per column from its values.
+NAMED_TIME_FORMATS: tuple[str, ...] = ("auto", "unix_s", "unix_ms", "iso8601", "yyyymmdd")
+TimeFormat = str
 
 #: Common spellings of the canonical event types in shop logs (matched case-insensitively).
 EVENT_SYNONYMS: dict[str, str] = {
@@ -34,6 +37,22 @@ EVENT_SYNONYMS: dict[str, str] = {
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("delimiter", check_fields=False)
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is not None and len(value) != 1:
+            raise ValueError(f"the delimiter must be one character, got {value!r}")
+        return value
+
+    @field_validator("encoding", check_fields=False)
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r} (e.g. utf-8, latin-1, cp1252)") from None
+        return value
 
 
 class EventMapping(_Strict):
@@ -63,6 +82,27 @@ class EventMapping(_Strict):
     min_timestamp: int = 788_918_400
     #: Field delimiter of CSV-like files; None detects it from the header line.
     delimiter: str | None = None
+    #: Text encoding of CSV/JSON files (e.g. "latin-1" for old spreadsheet exports).
+    encoding: str = "utf-8"
+
+    @field_validator("time_format")
+    @classmethod
+    def _known_time_format(cls, value: str) -> str:
+        if value not in NAMED_TIME_FORMATS and "%" not in value:
+            raise ValueError(
+                f"unknown time format {value!r}: use one of {', '.join(NAMED_TIME_FORMATS)} "
+                "or a strftime pattern such as '%m/%d/%Y %H:%M'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _default_event_is_allowed(self) -> EventMapping:
+        if self.default_event not in self.allowed_event_types():
+            raise ValueError(
+                f"default_event {self.default_event!r} is not an event type; "
+                f"use one of {', '.join(sorted(self.allowed_event_types()))} or add it to extra_event_types"
+            )
+        return self
 
     def optional_columns(self) -> dict[str, str]:
         """Canonical optional field -> user's column, for the columns that are mapped."""
@@ -98,6 +138,26 @@ class CatalogMapping(_Strict):
     brand_col: str | None = "brand"
     price_col: str | None = "price"
     delimiter: str | None = None
+    encoding: str = "utf-8"
+
+    def field_columns(self) -> dict[str, str]:
+        """Canonical catalog field -> user's column, for the fields that are mapped."""
+        pairs = {
+            "item_id": self.item_col, "title": self.title_col, "description": self.description_col,
+            "category": self.category_col, "brand": self.brand_col, "price": self.price_col,
+        }
+        return {field: col for field, col in pairs.items() if col is not None}
+
+
+def parse_event_map(pairs: list[str]) -> dict[str, str]:
+    """`["pv=view", "buy=purchase"]` (the CLI's `--event-map raw=canonical`) as a dict."""
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        raw, sep, canonical = pair.partition("=")
+        if not sep or not raw or not canonical.strip():
+            raise ConfigError(f"--event-map expects raw=canonical (e.g. pv=view), got {pair!r}")
+        mapping[raw] = canonical.strip()
+    return mapping
 
 
 class IngestConfig(_Strict):

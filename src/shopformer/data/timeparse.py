@@ -1,0 +1,92 @@
+"""Timestamps in the formats shops export, to unix seconds; one format per column, never guessed per row."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from shopformer.data.mapping import NAMED_TIME_FORMATS
+
+_ISO_WITH_ZONE = ("%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%:z", "%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%:z")
+_ISO_NAIVE = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M")
+#: Values looked at to decide a column's format.
+_SAMPLE = 2000
+
+#: A readable example of each named format, for error details.
+FORMAT_EXAMPLES = {
+    "unix_s": "unix seconds such as 1709283600",
+    "unix_ms": "unix milliseconds such as 1709283600000",
+    "yyyymmdd": "a yyyymmdd date such as 20240301",
+    "iso8601": "an ISO-8601 time such as 2024-03-01T09:00:00Z",
+}
+
+
+def _kind_of(values: pl.Series) -> pl.Series:
+    """The format each raw value looks like (vectorised), used only to vote on the column's format."""
+    v = values.str.strip_chars()
+    return (
+        pl.select(
+            pl.when(v.str.contains(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$")).then(pl.lit("yyyymmdd"))
+            .when(v.str.contains(r"^-?\d{9,11}(\.\d+)?$")).then(pl.lit("unix_s"))
+            .when(v.str.contains(r"^\d{12,14}(\.\d+)?$")).then(pl.lit("unix_ms"))
+            .otherwise(pl.lit("iso8601"))
+        ).to_series()
+    )
+
+
+def detect_format(values: pl.Series) -> str:
+    """The format most of the column's non-empty values are written in."""
+    sample = values.drop_nulls().head(_SAMPLE)
+    if sample.is_empty():
+        return "iso8601"
+    return _kind_of(sample).mode().sort()[0]
+
+
+def _parse_iso(values: pl.Series) -> pl.Series:
+    text = values.str.strip_chars().str.replace(r"Z$", "+00:00")
+    parsed = [text.str.strptime(pl.Datetime("us", "UTC"), f, strict=False).dt.epoch("s") for f in _ISO_WITH_ZONE]
+    # Times without a zone are taken as UTC, the only reading that is the same on every machine.
+    parsed += [text.str.strptime(pl.Datetime("us"), f, strict=False).dt.epoch("s") for f in _ISO_NAIVE]
+    parsed.append(text.str.strptime(pl.Date, "%Y-%m-%d", strict=False).cast(pl.Int64) * 86_400)
+    return pl.select(pl.coalesce(parsed)).to_series()
+
+
+def _parse_numeric(values: pl.Series, divisor: int) -> pl.Series:
+    number = values.str.strip_chars().cast(pl.Float64, strict=False)
+    return (number / divisor).floor().cast(pl.Int64, strict=False)
+
+
+def _parse_pattern(values: pl.Series, pattern: str) -> pl.Series:
+    dtype = pl.Datetime("us", "UTC") if "%z" in pattern or "%:z" in pattern else pl.Datetime("us")
+    return values.str.strip_chars().str.strptime(dtype, pattern, strict=False).dt.epoch("s")
+
+
+def parse_times(values: pl.Series, time_format: str) -> tuple[pl.Series, str]:
+    """Unix seconds (Int64, null where a value does not parse) and the format that was used.
+
+    `time_format` is one of `NAMED_TIME_FORMATS` or a strftime pattern. With "auto" the format is
+    decided once for the whole column; values written differently become null, and the caller
+    quarantines them, because mixing seconds and milliseconds silently would corrupt the order.
+    """
+    fmt = detect_format(values) if time_format == "auto" else time_format
+    if fmt == "unix_s":
+        seconds = _parse_numeric(values, 1)
+    elif fmt == "unix_ms":
+        seconds = _parse_numeric(values, 1000)
+    elif fmt == "yyyymmdd":
+        seconds = values.str.strip_chars().str.strptime(pl.Date, "%Y%m%d", strict=False).cast(pl.Int64) * 86_400
+    elif fmt == "iso8601":
+        seconds = _parse_iso(values)
+    else:
+        seconds = _parse_pattern(values, fmt)
+    if fmt in ("unix_s", "unix_ms"):
+        # A value of another shape (e.g. an ISO time) must not slip through the numeric cast.
+        seconds = pl.select(pl.when(_kind_of(values) == fmt).then(seconds)).to_series()
+    return seconds.alias("timestamp"), fmt
+
+
+def describe_format(fmt: str) -> str:
+    """Human wording of a format for messages."""
+    return FORMAT_EXAMPLES.get(fmt, f"a time matching the pattern {fmt!r}")
+
+
+__all__ = ["NAMED_TIME_FORMATS", "describe_format", "detect_format", "parse_times"]
