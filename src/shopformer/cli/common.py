@@ -1,0 +1,79 @@
+"""What every command shares: the console, user-facing error handling and column-mapping options."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+from rich.console import Console
+
+from shopformer.data.mapping import CatalogMapping, IngestConfig
+from shopformer.errors import ConfigError, ShopformerError
+
+console = Console()
+err_console = Console(stderr=True)
+
+#: Exit code for bad input or configuration (usage errors from the parser also exit 2).
+EXIT_BAD_INPUT = 2
+
+
+def reports_errors(command: Callable) -> Callable:
+    """Turn Shopformer's own errors into one red line on stderr and a non-zero exit, no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ShopformerError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+
+    return wrapper
+
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="YAML file with `events:` and `catalog:` column mappings.")]
+CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog file (item_id, title, description, category, brand, price).")]
+UserColOpt = Annotated[Optional[str], typer.Option("--user-col", help="Column holding the user id.")]
+ItemColOpt = Annotated[Optional[str], typer.Option("--item-col", help="Column holding the item id.")]
+TimeColOpt = Annotated[Optional[str], typer.Option("--time-col", help="Column holding the event time.")]
+EventColOpt = Annotated[Optional[str], typer.Option("--event-col", help="Column holding the event type ('none': every row is a view).")]
+SessionColOpt = Annotated[Optional[str], typer.Option("--session-col", help="Column holding a session id.")]
+EventIdColOpt = Annotated[Optional[str], typer.Option("--event-id-col", help="Column holding a unique event id (duplicates are quarantined).")]
+TimeFormatOpt = Annotated[Optional[str], typer.Option("--time-format", help="auto, unix_s, unix_ms, iso8601, yyyymmdd or a strftime pattern.")]
+EventMapOpt = Annotated[Optional[list[str]], typer.Option("--event-map", help="raw=canonical event-type mapping, repeatable (e.g. --event-map pv=view).")]
+DelimiterOpt = Annotated[Optional[str], typer.Option("--delimiter", help="Field delimiter of CSV-like files (detected when omitted).")]
+EncodingOpt = Annotated[Optional[str], typer.Option("--encoding", help="Text encoding of the files (default utf-8).")]
+
+
+def _parse_event_map(pairs: list[str] | None) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs or []:
+        raw, sep, canonical = pair.partition("=")
+        if not sep or not raw or not canonical:
+            raise ConfigError(f"--event-map expects raw=canonical, got {pair!r}")
+        mapping[raw] = canonical.strip().lower()
+    return mapping
+
+
+def stated_mapping(config: Path | None, **flags) -> tuple[dict, CatalogMapping]:
+    """Event-mapping fields the user stated (config file, then flags on top) and the catalog mapping.
+
+    Fields left unstated are guessed from the file's column names later.
+    """
+    base = IngestConfig.from_yaml(config) if config else IngestConfig()
+    stated = base.events.model_dump(exclude_unset=True)
+    for field, value in flags.items():
+        if value is None or field in ("event_map", "event_col"):
+            continue
+        stated[field] = value
+    if flags.get("event_col") is not None:
+        stated["event_col"] = None if flags["event_col"].lower() == "none" else flags["event_col"]
+    event_map = _parse_event_map(flags.get("event_map"))
+    if event_map:
+        stated["event_types"] = {**stated.get("event_types", {}), **event_map}
+    catalog = base.catalog
+    if flags.get("encoding") is not None:
+        catalog = CatalogMapping(**{**catalog.model_dump(), "encoding": flags["encoding"]})
+    return stated, catalog

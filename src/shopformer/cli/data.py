@@ -1,0 +1,112 @@
+"""`shopformer data inspect|prepare`: look at a file, then turn it into a prepared dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from shopformer.cli.common import (
+    CatalogOpt, ConfigOpt, DelimiterOpt, EncodingOpt, EventColOpt, EventIdColOpt, EventMapOpt,
+    ItemColOpt, SessionColOpt, TimeColOpt, TimeFormatOpt, UserColOpt, console, reports_errors,
+    stated_mapping,
+)
+from shopformer.cli.report import show_columns, show_dataset_counts, show_ingest_report
+from shopformer.data.formats import FORMATS, read_dataset
+from shopformer.data.ingest import ingest_files
+from shopformer.data.prepared import PrepareConfig, prepare
+from shopformer.errors import ConfigError
+
+data_app = typer.Typer(help="Inspect and prepare event logs.", no_args_is_help=True)
+
+FormatOpt = Annotated[Optional[str], typer.Option("--format", help=f"A public dataset format instead of a plain table: {', '.join(FORMATS)}.")]
+ExtraOpt = Annotated[Optional[list[str]], typer.Option("--with", help="Extra file of a --format, as name=PATH, repeatable (e.g. --with item_attributes_path=Beauty_item2attributes.json).")]
+
+INSPECT_EXAMPLES = """[bold]Examples[/]\n
+  shopformer data inspect events.csv\n
+  shopformer data inspect events.tsv --user-col visitor --time-format unix_ms --event-map pv=view\n
+  shopformer data inspect Beauty.txt --format s3rec
+"""
+PREPARE_EXAMPLES = """[bold]Examples[/]\n
+  shopformer data prepare events.parquet --catalog items.csv --out prepared/\n
+  shopformer data prepare log.csv --config mapping.yaml --min-user-events 5 --min-item-events 5 --out prepared/\n
+  shopformer data prepare ecomm_edge_train.txt --format taobao --with item_features_path=ecomm_item_feature.txt --out prepared/
+"""
+
+
+#: Parameters of `inspect` and `prepare` that state the event mapping.
+MAPPING_FLAGS = ("user_col", "item_col", "time_col", "event_col", "session_col", "event_id_col",
+                 "time_format", "event_map", "delimiter", "encoding")
+
+
+def _format_paths(extras: list[str] | None) -> dict[str, str]:
+    paths = {}
+    for pair in extras or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value:
+            raise ConfigError(f"--with expects name=PATH, got {pair!r}")
+        paths[key.strip()] = value
+    return paths
+
+
+def _load(path: Path, fmt: str | None, extras: list[str] | None, catalog: Path | None, config: Path | None, flags: dict):
+    """A Dataset from a public format, or from a plain table with the stated/guessed mapping."""
+    if fmt is not None:
+        return read_dataset(fmt, path, **_format_paths(extras)), None
+    stated, catalog_mapping = stated_mapping(config, **flags)
+    ingested = ingest_files(path, catalog, stated=stated, catalog_mapping=catalog_mapping)
+    return ingested.dataset, ingested
+
+
+@data_app.command("inspect", epilog=INSPECT_EXAMPLES)
+@reports_errors
+def inspect(
+    path: Annotated[Path, typer.Argument(help="Event file: CSV/TSV, Parquet or JSON Lines.")],
+    fmt: FormatOpt = None, extras: ExtraOpt = None, catalog: CatalogOpt = None, config: ConfigOpt = None,
+    user_col: UserColOpt = None, item_col: ItemColOpt = None, time_col: TimeColOpt = None,
+    event_col: EventColOpt = None, session_col: SessionColOpt = None, event_id_col: EventIdColOpt = None,
+    time_format: TimeFormatOpt = None, event_map: EventMapOpt = None, delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Show a file's columns, the mapping Shopformer would use, counts and every problem found."""
+    flags = {name: value for name, value in locals().items() if name in MAPPING_FLAGS}
+    dataset, ingested = _load(path, fmt, extras, catalog, config, flags)
+    if ingested is not None:
+        show_columns(ingested.preview, ingested.column_nulls, ingested.config.events.model_dump())
+        console.print(f"Event types: {ingested.result.event_type_mapping}")
+        show_ingest_report(ingested.result)
+    show_dataset_counts(dataset)
+
+
+@data_app.command("prepare", epilog=PREPARE_EXAMPLES)
+@reports_errors
+def prepare_command(
+    path: Annotated[Path, typer.Argument(help="Event file: CSV/TSV, Parquet or JSON Lines (or the main file of --format).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the prepared dataset to.")],
+    fmt: FormatOpt = None, extras: ExtraOpt = None, catalog: CatalogOpt = None, config: ConfigOpt = None,
+    user_col: UserColOpt = None, item_col: ItemColOpt = None, time_col: TimeColOpt = None,
+    event_col: EventColOpt = None, session_col: SessionColOpt = None, event_id_col: EventIdColOpt = None,
+    time_format: TimeFormatOpt = None, event_map: EventMapOpt = None, delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
+    min_user_events: Annotated[int, typer.Option(help="Iterative k-core: keep users with at least this many events.")] = 1,
+    min_item_events: Annotated[int, typer.Option(help="Iterative k-core: keep items with at least this many events.")] = 1,
+    session_gap: Annotated[int, typer.Option(help="Seconds of inactivity that start a new session.")] = 1800,
+    keep_consecutive_duplicates: Annotated[bool, typer.Option(help="Keep repeated identical consecutive events.")] = False,
+) -> None:
+    """Validate, clean, sessionize and encode an event log, and save it as a prepared dataset."""
+    flags = {name: value for name, value in locals().items() if name in MAPPING_FLAGS}
+    dataset, ingested = _load(path, fmt, extras, catalog, config, flags)
+    if ingested is not None:
+        show_ingest_report(ingested.result)
+        ingested.result.write_report(out / "ingest")
+    prepare_config = PrepareConfig(
+        dedupe_consecutive=not keep_consecutive_duplicates, min_user_events=min_user_events,
+        min_item_events=min_item_events, session_gap_seconds=session_gap,
+    )
+    prepared = prepare(dataset, prepare_config, progress=True)
+    prepared.save(out)
+    if ingested is not None:
+        ingested.config.to_yaml(out / "ingest_config.yaml")
+    show_dataset_counts(dataset.__class__(dataset.name, prepared.events, prepared.catalog))
+    console.print(f"[green]Prepared dataset written to {out}[/]")

@@ -1,0 +1,61 @@
+"""Rich tables the commands print about ingestion and preparation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import polars as pl
+from rich.table import Table
+
+from shopformer.cli.common import console
+from shopformer.data.schema import Dataset
+from shopformer.data.validate import IngestResult
+
+
+def show_ingest_report(result: IngestResult) -> None:
+    """Rows read, accepted and quarantined per reason: every input row is accounted for."""
+    table = Table(title=f"Validation of {result.source}", title_justify="left")
+    table.add_column("outcome")
+    table.add_column("rows", justify="right")
+    for row in result.summary().iter_rows(named=True):
+        style = "green" if row["reason"] == "accepted" else "yellow"
+        table.add_row(f"[{style}]{row['reason']}[/]", f"{row['count']:,}")
+    table.add_row("[bold]rows read[/]", f"[bold]{result.rows_read:,}[/]")
+    console.print(table)
+
+
+def show_dataset_counts(dataset: Dataset) -> None:
+    """Users, items, events and events per type of a dataset."""
+    log = dataset.events
+    table = Table(title=f"Dataset {dataset.name}", title_justify="left")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("users", f"{log.n_users:,}")
+    table.add_row("items", f"{log.n_items:,}")
+    table.add_row("events", f"{len(log):,}")
+    for event_type, count in log.event_counts().items():
+        table.add_row(f"  {event_type}", f"{count:,}")
+    if dataset.catalog is not None:
+        table.add_row("catalog items", f"{len(dataset.catalog):,}")
+    table.add_row("time resolution", log.time_resolution)
+    if len(log) and log.time_resolution != "order":
+        first, last = log.frame.select(pl.col("timestamp").min().alias("first"), pl.col("timestamp").max().alias("last")).row(0)
+        table.add_row("time span", f"{_date(first)} .. {_date(last)}")
+    console.print(table)
+
+
+def show_columns(preview: pl.DataFrame, nulls: dict[str, int], roles: dict[str, str]) -> None:
+    """The file's columns with the role each one was given and a few example values."""
+    by_column = {col: field.removesuffix("_col") for field, col in roles.items() if col}
+    table = Table(title="Columns", title_justify="left")
+    for name in ("column", "role", "empty", "examples"):
+        table.add_column(name)
+    for col, empty in nulls.items():
+        values = preview[col].drop_nulls().unique(maintain_order=True).head(3).to_list()
+        examples = ", ".join(str(v) for v in values)
+        table.add_row(col, by_column.get(col, "-"), f"{empty:,}", examples[:60])
+    console.print(table)
+
+
+def _date(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
