@@ -154,7 +154,8 @@ def _sniff_delimiter(header: str) -> str:
 
 
 def _read_delimited(path: Path, text: str, delimiter: str | None) -> RawTable:
-    lines = pl.Series("__line__", text.split("\n"), pl.String).str.strip_suffix("\r")
+    text = text.rstrip("\r\n")
+    lines = pl.Series("__line__", [text], pl.String).str.split("\n").explode().str.strip_suffix("\r")
     table = pl.DataFrame([lines]).with_columns(pl.int_range(1, len(lines) + 1, dtype=pl.Int64).alias("__row__"))
     header = table["__line__"][0]
     delimiter = delimiter or _sniff_delimiter(header)
@@ -169,16 +170,20 @@ def _read_delimited(path: Path, text: str, delimiter: str | None) -> RawTable:
     body = body.with_columns(fields.alias("__fields__"))
     good = body.filter(pl.col("__fields__") == len(columns))
     ragged = body.filter(pl.col("__fields__") != len(columns)).select("__row__", "__line__")
-    frame = _parse_lines(path, good["__line__"], columns, delimiter)
+    # Common case, every line well formed: parse the text as it is instead of re-joining the lines.
+    clean = ragged.height == 0 and body.height == table.height - 1
+    frame = _parse_lines(path, text if clean else good["__line__"], columns, delimiter, skip_header=clean)
     return RawTable(frame.with_columns(good["__row__"]), ragged, str(path))
 
 
-def _parse_lines(path: Path, lines: pl.Series, columns: list[str], delimiter: str) -> pl.DataFrame:
-    if lines.is_empty():
-        return pl.DataFrame(schema={c: pl.String for c in columns})
+def _parse_lines(path: Path, lines: pl.Series | str, columns: list[str], delimiter: str, *, skip_header: bool) -> pl.DataFrame:
+    if isinstance(lines, pl.Series):
+        if lines.is_empty():
+            return pl.DataFrame(schema={c: pl.String for c in columns})
+        lines = lines.str.join("\n")[0] + "\n"
     try:
         return pl.read_csv(
-            ("\n".join(lines.to_list()) + "\n").encode(), has_header=False, new_columns=columns,
+            lines.encode(), has_header=False, skip_rows=int(skip_header), new_columns=columns,
             separator=delimiter, infer_schema=False, quote_char='"',
         ).with_columns(pl.all().str.strip_chars().replace("", None))
     except pl.exceptions.PolarsError as exc:
