@@ -74,7 +74,8 @@ def _decode(path: Path, encoding: str) -> str:
         raise DataError("looks like binary data, not a text table", path=str(path),
                         expected="CSV/TSV or JSON Lines text (or a .parquet file)")
     try:
-        return data.decode(encoding)
+        # A byte-order mark (spreadsheet exports add one) is not part of the first column's name.
+        return data.decode(encoding).removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise DataError(
