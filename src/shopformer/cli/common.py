@@ -47,14 +47,15 @@ DelimiterOpt = Annotated[Optional[str], typer.Option("--delimiter", help="Field 
 EncodingOpt = Annotated[Optional[str], typer.Option("--encoding", help="Text encoding of the files (default utf-8).")]
 
 
-def _parse_event_map(pairs: list[str] | None) -> dict[str, str]:
-    mapping = {}
+def parse_pairs(pairs: list[str] | None, flag: str, shape: str) -> dict[str, str]:
+    """`key=value` flag values as a dict; a value without both sides is a usage error."""
+    parsed = {}
     for pair in pairs or []:
-        raw, sep, canonical = pair.partition("=")
-        if not sep or not raw or not canonical:
-            raise ConfigError(f"--event-map expects raw=canonical, got {pair!r}")
-        mapping[raw] = canonical.strip().lower()
-    return mapping
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"{flag} expects {shape}, got {pair!r}")
+        parsed[key.strip()] = value.strip()
+    return parsed
 
 
 def stated_mapping(config: Path | None, **flags) -> tuple[dict, CatalogMapping]:
@@ -70,7 +71,7 @@ def stated_mapping(config: Path | None, **flags) -> tuple[dict, CatalogMapping]:
         stated[field] = value
     if flags.get("event_col") is not None:
         stated["event_col"] = None if flags["event_col"].lower() == "none" else flags["event_col"]
-    event_map = _parse_event_map(flags.get("event_map"))
+    event_map = {raw: canonical.lower() for raw, canonical in parse_pairs(flags.get("event_map"), "--event-map", "raw=canonical").items()}
     if event_map:
         stated["event_types"] = {**stated.get("event_types", {}), **event_map}
     catalog = base.catalog

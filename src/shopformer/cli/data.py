@@ -10,13 +10,12 @@ import typer
 from shopformer.cli.common import (
     CatalogOpt, ConfigOpt, DelimiterOpt, EncodingOpt, EventColOpt, EventIdColOpt, EventMapOpt,
     ItemColOpt, SessionColOpt, TimeColOpt, TimeFormatOpt, UserColOpt, console, reports_errors,
-    stated_mapping,
+    parse_pairs, stated_mapping,
 )
 from shopformer.cli.report import show_columns, show_dataset_counts, show_ingest_report
 from shopformer.data.formats import FORMATS, read_dataset
 from shopformer.data.ingest import ingest_files
 from shopformer.data.prepared import PrepareConfig, prepare
-from shopformer.errors import ConfigError
 
 data_app = typer.Typer(help="Inspect and prepare event logs.", no_args_is_help=True)
 
@@ -40,20 +39,10 @@ MAPPING_FLAGS = ("user_col", "item_col", "time_col", "event_col", "session_col",
                  "time_format", "event_map", "delimiter", "encoding")
 
 
-def _format_paths(extras: list[str] | None) -> dict[str, str]:
-    paths = {}
-    for pair in extras or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key or not value:
-            raise ConfigError(f"--with expects name=PATH, got {pair!r}")
-        paths[key.strip()] = value
-    return paths
-
-
 def _load(path: Path, fmt: str | None, extras: list[str] | None, catalog: Path | None, config: Path | None, flags: dict):
     """A Dataset from a public format, or from a plain table with the stated/guessed mapping."""
     if fmt is not None:
-        return read_dataset(fmt, path, **_format_paths(extras)), None
+        return read_dataset(fmt, path, **parse_pairs(extras, "--with", "name=PATH")), None
     stated, catalog_mapping = stated_mapping(config, **flags)
     ingested = ingest_files(path, catalog, stated=stated, catalog_mapping=catalog_mapping)
     return ingested.dataset, ingested
