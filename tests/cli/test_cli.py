@@ -108,3 +108,21 @@ def test_console_script_exit_code_on_bad_input(tmp_path):
     assert proc.returncode == 2
     assert "empty.csv" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_raw_diginetica_sample_semicolons_and_na_user_ids(tmp_path):
+    views = dataset_path("diginetica") / "sample_train-item-views.csv"
+    raw = pl.read_csv(views, separator=";", infer_schema=False)
+    anonymous = raw.filter(pl.col("user_id") == "NA").height
+    out = tmp_path / "digi"
+    result = runner.invoke(app, ["data", "prepare", str(views), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "ingest" / "ingest_report.json").read_text())
+    assert report["rows_read"] == raw.height == 12_391
+    assert report["quarantined"] == {"missing_user_id": anonymous}
+    assert report["accepted"] == raw.height - anonymous
+    # Sessions as users: every row is kept.
+    out2 = tmp_path / "digi-sessions"
+    result = runner.invoke(app, ["data", "prepare", str(views), "--user-col", "session_id", "--out", str(out2)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out2 / "ingest" / "ingest_report.json").read_text())["accepted"] == 12_391

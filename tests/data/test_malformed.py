@@ -89,6 +89,19 @@ def test_extra_field_from_unquoted_delimiter_is_wrong_field_count(tmp_path):
     assert sorted(result.events.frame["item_id"].to_list()) == ["i,3", "i1"]
 
 
+def test_quotes_escaped_literal_and_unterminated(tmp_path):
+    path = write(tmp_path, csv(
+        f'u1,"say ""hi""",{NINE_AM},view',       # "" inside a quoted field is one quote
+        f'u2,12" vinyl,{NINE_AM},view',           # a quote inside an unquoted field is a character
+        f'u3,"unterminated,{NINE_AM},view',       # the quote never closes: one stray row, not a dead file
+        f"u4,i4,{NINE_AM},view",
+    ))
+    result = load_events(path, now=NOW)
+    check(result, rows=4, quarantined={"wrong_field_count": 1})
+    assert rows_of(result, "wrong_field_count") == [4]
+    assert result.events.frame["item_id"].to_list() == ['say "hi"', '12" vinyl', "i4"]
+
+
 def test_missing_ids_and_time_are_quarantined_first_reason_wins(tmp_path):
     path = write(tmp_path, csv(
         f"u1,i1,{NINE_AM},view",
@@ -195,7 +208,7 @@ def test_negative_and_non_numeric_quantities(tmp_path):
         f"u1,i1,{NINE_AM},purchase,2,9.99",
         f"u1,i2,{NINE_AM + 1},purchase,-1,9.99",     # a return / cancellation
         f"u1,i3,{NINE_AM + 2},purchase,two,9.99",    # not a number
-        f"u2,i4,{NINE_AM + 3},purchase,1,N/A",       # price not a number
+        f"u2,i4,{NINE_AM + 3},purchase,1,free",      # price not a number
         f"u2,i5,{NINE_AM + 4},purchase,-3,abc",      # both: invalid_number is checked first
         f"u2,i6,{NINE_AM + 5},purchase,1.5,0",
         header=f"{HEADER},qty,price",

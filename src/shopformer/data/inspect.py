@@ -13,8 +13,9 @@ from shopformer.errors import ConfigError
 _ROLE_PATTERNS: dict[str, tuple[str, ...]] = {
     "user_col": (r"^user_?id$", r"^customer_?id$", r"^visitor_?id$", r"^client_?id$", r"^uid$", r"user", r"customer", r"visitor"),
     "item_col": (r"^item_?id$", r"^product_?id$", r"^sku$", r"^stock_?code$", r"^iid$", r"item", r"product", r"sku", r"stock"),
-    "time_col": (r"^timestamp$", r"^event_?time$", r"^time$", r"^ts$", r"^date(time)?$", r"time", r"date"),
-    "event_col": (r"^event_?type$", r"^event$", r"^action$", r"^behaviou?r(_type)?$", r"^type$", r"event", r"action", r"behav"),
+    "time_col": (r"^timestamp$", r"^event_?time$", r"^time$", r"^ts$", r"^date(time)?$", r"^event_?date$", r"time", r"date"),
+    "event_col": (r"^event_?type$", r"^event$", r"^action$", r"^behaviou?r(_type)?$", r"^type$",
+                  r"^(?!.*(date|time|id$)).*(event|action|behav)"),
     "session_col": (r"^session_?id$", r"session", r"^invoice_?no$"),
     "event_id_col": (r"^event_?id$",),
     "quantity_col": (r"^quantity$", r"^qty$"),
@@ -28,12 +29,13 @@ def _normalise(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", snake).lower()
 
 
-def guess_columns(columns: list[str]) -> dict[str, str]:
+def guess_columns(columns: list[str], taken: set[str] | None = None) -> dict[str, str]:
     """Mapping field -> column for the fields whose column can be recognised by its name.
 
-    Each column is used for at most one field; fields are matched in the order of `_ROLE_PATTERNS`.
+    Each column is used for at most one field (`taken` ones for none); fields are matched in the
+    order of `_ROLE_PATTERNS`.
     """
-    taken: set[str] = set()
+    taken = set(taken or ())
     guesses: dict[str, str] = {}
     names = {col: _normalise(col) for col in columns if not col.startswith("__")}
     for field, patterns in _ROLE_PATTERNS.items():
@@ -52,7 +54,8 @@ def resolve_event_mapping(columns: list[str], explicit: dict) -> EventMapping:
     Stated fields always win. A file with no recognisable user column but a session column treats
     each session as an anonymous user; one with no event-type column makes every row a view.
     """
-    guessed = guess_columns(columns)
+    stated_columns = {value for key, value in explicit.items() if key.endswith("_col") and value}
+    guessed = {k: v for k, v in guess_columns(columns, stated_columns).items() if k not in explicit}
     if "user_col" not in guessed and "session_col" in guessed:
         guessed["user_col"] = guessed["session_col"]
     fields = {**guessed, **explicit}

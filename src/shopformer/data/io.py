@@ -7,8 +7,11 @@ translated into a `DataError` that names the file and what was expected.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,8 @@ _CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".tab"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
 _JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 _DELIMITERS = (",", ";", "\t", "|")
+#: Cell values that mean "no value" in CSV exports (R and pandas write NA / nan).
+MISSING_MARKERS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
 #: A quoted field, with "" as an escaped quote inside it: removed before counting delimiters.
 _QUOTED = r'"(?:[^"]|"")*"'
 
@@ -167,8 +172,11 @@ def _read_delimited(path: Path, text: str, delimiter: str | None) -> RawTable:
     body = table.slice(1).filter(pl.col("__line__").str.strip_chars() != "")
     if body.height == 0:
         raise DataError("has a header but no data rows", path=str(path), row=1)
-    fields = pl.col("__line__").str.replace_all(_QUOTED, "").str.count_matches(delimiter, literal=True) + 1
-    body = body.with_columns(fields.alias("__fields__"))
+    unquoted = pl.col("__line__").str.replace_all(_QUOTED, "")
+    fields = unquoted.str.count_matches(delimiter, literal=True) + 1
+    # A field that opens a quote and never closes it swallows the rest of the line: count it as ragged.
+    unterminated = unquoted.str.contains(f"(^|{re.escape(delimiter)})\"")
+    body = body.with_columns(pl.when(unterminated).then(-1).otherwise(fields).alias("__fields__"))
     good = body.filter(pl.col("__fields__") == len(columns))
     ragged = body.filter(pl.col("__fields__") != len(columns)).select("__row__", "__line__")
     # Common case, every line well formed: parse the text as it is instead of re-joining the lines.
@@ -183,12 +191,20 @@ def _parse_lines(path: Path, lines: pl.Series | str, columns: list[str], delimit
             return pl.DataFrame(schema={c: pl.String for c in columns})
         lines = lines.str.join("\n")[0] + "\n"
     try:
-        return pl.read_csv(
+        frame = pl.read_csv(
             lines.encode(), has_header=False, skip_rows=int(skip_header), new_columns=columns,
             separator=delimiter, infer_schema=False, quote_char='"',
-        ).with_columns(pl.all().str.strip_chars().replace("", None))
-    except pl.exceptions.PolarsError as exc:
-        raise DataError(f"cannot be parsed as a '{delimiter}'-separated table: {exc}", path=str(path)) from None
+        )
+    except pl.exceptions.PolarsError:
+        # Polars rejects a quote inside an unquoted field (12" vinyl); Python's csv module reads
+        # it as a plain character, as RFC 4180 readers do. Slower, so only used as the fallback.
+        frame = _parse_with_csv_module(lines, columns, delimiter, skip_header)
+    return frame.with_columns(pl.all().str.strip_chars().replace(MISSING_MARKERS, None))
+
+
+def _parse_with_csv_module(text: str, columns: list[str], delimiter: str, skip_header: bool) -> pl.DataFrame:
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))[int(skip_header):]
+    return pl.DataFrame(rows, schema={c: pl.String for c in columns}, orient="row")
 
 
 def check_columns(raw: RawTable, wanted: dict[str, str]) -> None:
