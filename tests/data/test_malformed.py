@@ -564,3 +564,13 @@ def test_write_report_with_nothing_quarantined(tmp_path):
     report = json.loads((out / "ingest_report.json").read_text(encoding="utf-8"))
     assert (report["rows_read"], report["accepted"], report["quarantined"]) == (1, 1, {})
     assert (out / "quarantine.csv").exists()
+
+
+def test_stray_quote_before_a_quoted_field_keeps_the_row(tmp_path):
+    path = write(tmp_path, csv(
+        f'u1,12" vinyl,{NINE_AM},"view"',         # the stray quote must not pair with the next field's
+        f'u2,"a,b",{NINE_AM},view',
+    ))
+    result = load_events(path, now=NOW)
+    check(result, rows=2, quarantined={})
+    assert sorted(result.events.frame["item_id"].to_list()) == ['12" vinyl', "a,b"]

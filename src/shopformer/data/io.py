@@ -7,16 +7,14 @@ translated into a `DataError` that names the file and what was expected.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from shopformer.data.delimited import split_fields, split_line
 from shopformer.data.mapping import CatalogMapping, EventMapping
 from shopformer.data.schema import Catalog
 from shopformer.errors import DataError
@@ -29,8 +27,6 @@ _JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 _DELIMITERS = (",", ";", "\t", "|")
 #: Cell values that mean "no value" in CSV exports (R and pandas write NA / nan).
 MISSING_MARKERS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
-#: A quoted field, with "" as an escaped quote inside it: removed before counting delimiters.
-_QUOTED = r'"(?:[^"]|"")*"'
 
 
 @dataclass(frozen=True)
@@ -151,7 +147,7 @@ def _read_jsonl(path: Path, text: str) -> RawTable:
 
 
 def _split_header(header: str, delimiter: str) -> list[str]:
-    return [name.strip().strip('"').strip() for name in header.split(delimiter)]
+    return [name.strip() for name in split_line(header, delimiter)]
 
 
 def _sniff_delimiter(header: str) -> str:
@@ -172,39 +168,31 @@ def _read_delimited(path: Path, text: str, delimiter: str | None) -> RawTable:
     body = table.slice(1).filter(pl.col("__line__").str.strip_chars() != "")
     if body.height == 0:
         raise DataError("has a header but no data rows", path=str(path), row=1)
-    unquoted = pl.col("__line__").str.replace_all(_QUOTED, "")
-    fields = unquoted.str.count_matches(delimiter, literal=True) + 1
-    # A field that opens a quote and never closes it swallows the rest of the line: count it as ragged.
-    unterminated = unquoted.str.contains(f"(^|{re.escape(delimiter)})\"")
-    body = body.with_columns(pl.when(unterminated).then(-1).otherwise(fields).alias("__fields__"))
+    # Polars' reader stops the whole file at a stray or unterminated quote, so text with quotes is
+    # split by the quote-aware tokenizer in `delimited`; text without quotes splits on the delimiter.
+    quoted = '"' in text
+    values = split_fields(pl.col("__line__"), delimiter) if quoted else pl.col("__line__").str.split(delimiter)
+    body = body.with_columns(values.alias("__values__"))
+    body = body.with_columns(pl.col("__values__").list.len().alias("__fields__"))
     good = body.filter(pl.col("__fields__") == len(columns))
     ragged = body.filter(pl.col("__fields__") != len(columns)).select("__row__", "__line__")
-    # Common case, every line well formed: parse the text as it is instead of re-joining the lines.
-    clean = ragged.height == 0 and body.height == table.height - 1
-    frame = _parse_lines(path, text if clean else good["__line__"], columns, delimiter, skip_header=clean)
+    if not quoted and ragged.height == 0 and body.height == table.height - 1:
+        # Common case, every line well formed and unquoted: parse the text as it is (fastest).
+        frame = _parse_text(path, text, columns, delimiter)
+    else:
+        frame = good.select(pl.col("__values__").list.get(i).alias(name) for i, name in enumerate(columns))
+    frame = frame.with_columns(pl.all().str.strip_chars().replace(MISSING_MARKERS, None))
     return RawTable(frame.with_columns(good["__row__"]), ragged, str(path))
 
 
-def _parse_lines(path: Path, lines: pl.Series | str, columns: list[str], delimiter: str, *, skip_header: bool) -> pl.DataFrame:
-    if isinstance(lines, pl.Series):
-        if lines.is_empty():
-            return pl.DataFrame(schema={c: pl.String for c in columns})
-        lines = lines.str.join("\n")[0] + "\n"
+def _parse_text(path: Path, text: str, columns: list[str], delimiter: str) -> pl.DataFrame:
     try:
-        frame = pl.read_csv(
-            lines.encode(), has_header=False, skip_rows=int(skip_header), new_columns=columns,
-            separator=delimiter, infer_schema=False, quote_char='"',
+        return pl.read_csv(
+            text.encode(), has_header=False, skip_rows=1, new_columns=columns,
+            separator=delimiter, infer_schema=False, quote_char=None,
         )
-    except pl.exceptions.PolarsError:
-        # Polars rejects a quote inside an unquoted field (12" vinyl); Python's csv module reads
-        # it as a plain character, as RFC 4180 readers do. Slower, so only used as the fallback.
-        frame = _parse_with_csv_module(lines, columns, delimiter, skip_header)
-    return frame.with_columns(pl.all().str.strip_chars().replace(MISSING_MARKERS, None))
-
-
-def _parse_with_csv_module(text: str, columns: list[str], delimiter: str, skip_header: bool) -> pl.DataFrame:
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))[int(skip_header):]
-    return pl.DataFrame(rows, schema={c: pl.String for c in columns}, orient="row")
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"cannot be parsed as a '{delimiter}'-separated table: {exc}", path=str(path)) from None
 
 
 def check_columns(raw: RawTable, wanted: dict[str, str]) -> None:
