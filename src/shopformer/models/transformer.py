@@ -293,7 +293,11 @@ class BehaviourTransformer(nn.Module):
         `masked` (bool, same shape) replaces those items by the mask token (masked objective only).
         """
         valid = items != PADDING_CODE
-        vectors = self.item_encoder(items)
+        # Item vectors are kept at norm ~1 for the output softmax; on the input side they are scaled
+        # up by sqrt(dim) (as in the Transformer and SASRec) so the item identity dominates position
+        # and type embeddings and survives dropout: without it training sits for epochs at the
+        # popularity solution before it starts using the history.
+        vectors = self.item_encoder(items) * self.config.dim**0.5
         if masked is not None:
             if self.mask_vector is None:
                 raise ValueError("masked positions given to a model built with the causal objective")

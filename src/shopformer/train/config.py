@@ -40,7 +40,9 @@ class ModelConfig(_StrictConfig):
     use_attributes: bool = False
     use_price: bool = False
     fusion: Literal["sum", "gated"] = "sum"
-    item_norm: bool = Field(True, description="LayerNorm on fused item representations")
+    # Off by default: a LayerNorm on the output table fixes every item vector's norm, which caps the
+    # logit range; on Beauty the full softmax then stalls at the popularity solution (loss ~8.9).
+    item_norm: bool = Field(False, description="LayerNorm on fused item representations")
     objective: Literal["causal", "masked"] = "causal"
     mask_probability: float = Field(0.2, gt=0.0, lt=1.0, description="share of items hidden in masked mode")
     loss: Literal["full", "sampled"] = "full"
