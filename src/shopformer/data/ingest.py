@@ -57,7 +57,7 @@ def ingest_files(
         "events_path": str(events_path),
         "catalog_path": None if catalog_path is None else str(catalog_path),
         "event_type_mapping": result.event_type_mapping,
-        "quarantine": {row["reason"]: row["count"] for row in result.summary().iter_rows(named=True)},
+        "quarantine": result.counts(),
     }
     dataset = Dataset(name or Path(events_path).stem, result.events, catalog, info=info)
     columns = raw.frame.select(raw.columns)

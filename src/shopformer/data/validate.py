@@ -55,12 +55,16 @@ class IngestResult:
         accepted = pl.DataFrame({"reason": ["accepted"], "count": [len(self.events)]}, schema=counts.schema)
         return pl.concat([accepted, counts.sort("count", "reason", descending=[True, False])])
 
+    def counts(self) -> dict[str, int]:
+        """`summary()` as a dict: outcome ("accepted" or a reason) -> rows."""
+        return dict(self.summary().iter_rows())
+
     def write_report(self, out_dir: str | Path) -> None:
         """Write `quarantine.csv` (rows with their line number and reason) and `ingest_report.json`."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         self.quarantine.write_csv(out / "quarantine.csv")
-        counts = {r["reason"]: r["count"] for r in self.summary().iter_rows(named=True) if r["reason"] != "accepted"}
+        counts = {reason: n for reason, n in self.counts().items() if reason != "accepted"}
         report = {
             "source": self.source, "rows_read": self.rows_read, "accepted": len(self.events),
             "quarantined": counts, "time_format": self.time_format, "time_resolution": self.events.time_resolution,

@@ -40,7 +40,7 @@ def read_online_retail(path: str | Path, name: str | None = None) -> Dataset:
     result = validate_events(raw, ONLINE_RETAIL_MAPPING)
     info = {
         "format": "online-retail", "events_path": str(path),
-        "quarantine": {r["reason"]: r["count"] for r in result.summary().iter_rows(named=True)},
+        "quarantine": result.counts(),
         "rows_read": result.rows_read,
     }
     return Dataset(name or Path(path).stem, result.events, _catalog(raw.frame), info=info)
