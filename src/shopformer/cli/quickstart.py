@@ -1,4 +1,4 @@
-"""`shopformer quickstart`: the whole flow on the bundled demo shop (or your files) in one command."""
+"""`shopformer quickstart`: the whole data flow on the bundled demo shop in one command."""
 
 from __future__ import annotations
 
