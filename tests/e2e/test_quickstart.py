@@ -12,7 +12,7 @@ from shopformer.cli import app
 
 def test_quickstart_runs_the_whole_data_flow(tmp_path):
     out = tmp_path / "qs"
-    result = CliRunner().invoke(app, ["quickstart", "--out", str(out)])
+    result = CliRunner().invoke(app, ["quickstart", "--out", str(out), "--train-minutes", "0.1"])
     assert result.exit_code == 0, result.output
 
     meta = json.loads((out / "demo-shop" / "ground_truth" / "meta.json").read_text())
@@ -27,3 +27,8 @@ def test_quickstart_runs_the_whole_data_flow(tmp_path):
     assert (out / "summary.png").stat().st_size > 10_000
     assert (out / "prepared" / "events.parquet").exists()
     assert "purchase" in result.output
+
+    bundle = json.loads((out / "bundle" / "bundle.json").read_text())
+    assert bundle["model"]["use_text"] and bundle["model"]["use_attributes"]
+    assert "shopformer recommend --bundle" in result.output
+    assert result.output.count("model") >= 15  # 3 users x 5 recommendations, each flagged as from the model

@@ -15,7 +15,8 @@ N_ITEMS = 20
 
 def make_model(**overrides) -> BehaviourTransformer:
     torch.manual_seed(0)
-    config = ModelConfig(dim=16, layers=1, heads=1, max_len=8, dropout=0.0, attention_dropout=0.0, **overrides)
+    config = ModelConfig(dim=16, layers=1, heads=1, max_len=8, dropout=0.0, attention_dropout=0.0,
+                         **({"use_text": False, "use_attributes": False, "use_price": False} | overrides))
     return BehaviourTransformer(config, N_ITEMS)
 
 

@@ -40,7 +40,8 @@ def splits(sequences):
 
 
 def model_config(**overrides) -> ModelConfig:
-    values = {"dim": 16, "layers": 1, "heads": 1, "max_len": 6, "dropout": 0.1, "attention_dropout": 0.0}
+    values = {"dim": 16, "layers": 1, "heads": 1, "max_len": 6, "dropout": 0.1, "attention_dropout": 0.0,
+              "use_text": False, "use_attributes": False, "use_price": False}  # ids only unless a test adds features
     return ModelConfig(**(values | overrides))
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from shopformer.cli.benchmark import benchmark_app
 from shopformer.cli.data import data_app
+from shopformer.cli.model import TRAIN_EXAMPLES, evaluate, recommend, train
 from shopformer.cli.quickstart import quickstart
 
 app = typer.Typer(
@@ -15,7 +17,11 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(data_app, name="data")
+app.add_typer(benchmark_app, name="benchmark")
 app.command("quickstart")(quickstart)
+app.command("train", epilog=TRAIN_EXAMPLES)(train)
+app.command("evaluate")(evaluate)
+app.command("recommend")(recommend)
 
 
 def main() -> None:

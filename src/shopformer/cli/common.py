@@ -78,3 +78,10 @@ def stated_mapping(config: Path | None, **flags) -> tuple[dict, CatalogMapping]:
     if flags.get("encoding") is not None:
         catalog = CatalogMapping(**{**catalog.model_dump(), "encoding": flags["encoding"]})
     return stated, catalog
+
+
+def fresh_file(path: Path) -> Path:
+    """`path` with its folder created and any previous file removed (for append-only logs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    return path

@@ -39,7 +39,7 @@ MAPPING_FLAGS = ("user_col", "item_col", "time_col", "event_col", "session_col",
                  "time_format", "event_map", "delimiter", "encoding")
 
 
-def _load(path: Path, fmt: str | None, extras: list[str] | None, catalog: Path | None, config: Path | None, flags: dict):
+def load_dataset(path: Path, fmt: str | None, extras: list[str] | None, catalog: Path | None, config: Path | None, flags: dict):
     """A Dataset from a public format, or from a plain table with the stated/guessed mapping."""
     if fmt is not None:
         return read_dataset(fmt, path, **parse_pairs(extras, "--with", "name=PATH")), None
@@ -60,7 +60,7 @@ def inspect(
 ) -> None:
     """Show a file's columns, the mapping Shopformer would use, counts and every problem found."""
     flags = {name: value for name, value in locals().items() if name in MAPPING_FLAGS}
-    dataset, ingested = _load(path, fmt, extras, catalog, config, flags)
+    dataset, ingested = load_dataset(path, fmt, extras, catalog, config, flags)
     if ingested is not None:
         show_columns(ingested.preview, ingested.column_nulls, ingested.config.events.model_dump())
         console.print(f"Event types: {ingested.result.event_type_mapping}")
@@ -85,7 +85,7 @@ def prepare_command(
 ) -> None:
     """Validate, clean, sessionize and encode an event log, and save it as a prepared dataset."""
     flags = {name: value for name, value in locals().items() if name in MAPPING_FLAGS}
-    dataset, ingested = _load(path, fmt, extras, catalog, config, flags)
+    dataset, ingested = load_dataset(path, fmt, extras, catalog, config, flags)
     if ingested is not None:
         show_ingest_report(ingested.result)
         ingested.result.write_report(out / "ingest")

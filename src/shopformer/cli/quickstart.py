@@ -9,12 +9,13 @@ from typing import Annotated, Optional
 import typer
 from rich.panel import Panel
 
-from shopformer.cli.common import console, reports_errors
-from shopformer.cli.report import show_ingest_report
+from shopformer.cli.common import console, fresh_file, reports_errors
+from shopformer.cli.report import show_ingest_report, show_table, show_training_result
 from shopformer.data.demo import DemoShopConfig, generate_demo_shop
 from shopformer.data.ingest import ingest_files
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.data.summary import summarize
+from shopformer.recommender import Shopformer
 
 DEFAULT_OUT = Path("shopformer-output/quickstart")
 
@@ -24,8 +25,9 @@ def quickstart(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo shop, prepared data and reports.")] = DEFAULT_OUT,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the demo shop generator.")] = 0,
     users: Annotated[Optional[int], typer.Option("--users", help="Number of demo-shop users (default: the generator's).")] = None,
+    train_minutes: Annotated[float, typer.Option("--train-minutes", help="Time budget for training the recommender.")] = 3.0,
 ) -> None:
-    """Generate the demo shop, ingest and validate it, prepare it and summarise it.
+    """Generate the demo shop, ingest, validate, prepare and summarise it, then train and recommend.
 
     [bold]Example[/]: shopformer quickstart --out /tmp/demo --seed 1
     """
@@ -46,5 +48,20 @@ def quickstart(
     summary.render(console)
     summary.plot(out / "summary.png")
     (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2), encoding="utf-8")
+    bundle = _train_and_recommend(prepared, out / "bundle", train_minutes)
     console.print(f"\n[green]Done.[/] Prepared data in {out / 'prepared'}, plot in {out / 'summary.png'}, "
-                  f"quarantined rows in {out / 'ingest'}.")
+                  f"quarantined rows in {out / 'ingest'}, model bundle in {bundle}.\n"
+                  f"Next: shopformer recommend --bundle {bundle} --user {prepared.user_encoder.classes_[0]} -k 5")
+
+
+def _train_and_recommend(prepared, bundle: Path, minutes: float) -> Path:
+    """Fits the behaviour Transformer (text + attributes + price) within `minutes`, shows a few users' top items."""
+    console.print(Panel.fit(f"Training the behaviour Transformer ({minutes:g} min budget)", title="train"))
+    model = Shopformer(train={"max_minutes": minutes}).fit(prepared, metrics_path=fresh_file(bundle / "metrics.jsonl"))
+    model.save(bundle)
+    show_training_result(model, bundle)
+    users = prepared.user_encoder.classes_[:3].to_list()
+    titles = prepared.catalog.frame.select("item_id", "title")
+    recommendations = model.recommend(users=users, k=5).join(titles, on="item_id", how="left", maintain_order="left")
+    show_table(recommendations, "Top 5 items for three demo users")
+    return bundle

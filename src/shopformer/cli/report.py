@@ -59,3 +59,23 @@ def show_columns(preview: pl.DataFrame, nulls: dict[str, int], roles: dict[str, 
 
 def _date(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def show_training_result(model, bundle) -> None:
+    """Best epoch and its validation scores of a fitted `Shopformer`, and where it was saved."""
+    best = model.history_[model.best_epoch_ - 1] if model.best_epoch_ else model.history_[-1]
+    console.print(
+        f"[green]Bundle written to {bundle}[/]: best epoch {model.best_epoch_} of {len(model.history_)}, "
+        f"validation HR@10 {best.get('valid_hr@10', float('nan')):.4f}, NDCG@10 {best.get('valid_ndcg@10', float('nan')):.4f} "
+        f"(full ranking over {model.item_features_.n_items - 2} items), {model.train_seconds_:.0f} s of training"
+    )
+
+
+def show_table(frame: pl.DataFrame, title: str) -> None:
+    """Every row of a (small) table, floats to four decimals."""
+    table = Table(title=title, title_justify="left")
+    for name in frame.columns:
+        table.add_column(name, justify="right" if frame[name].dtype.is_numeric() else "left")
+    for row in frame.iter_rows():
+        table.add_row(*("" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from shopformer.errors import ConfigError
 
 if TYPE_CHECKING:  # the model reads its config by attribute and needs nothing else from training
+    from shopformer.features.items import ItemFeatures
     from shopformer.train.config import ModelConfig
 
 __all__ = ["BehaviourTransformer", "ItemEncoder", "SequenceEncoder", "time_gap_buckets"]
@@ -280,6 +281,20 @@ class BehaviourTransformer(nn.Module):
         self.sequence_encoder = SequenceEncoder(config, n_event_types if config.use_event_types else 0)
         self.mask_vector = nn.Parameter(torch.randn(config.dim) * config.dim**-0.5) if config.objective == "masked" else None
         self._cached_table: Tensor | None = None
+
+    @classmethod
+    def for_items(cls, config: ModelConfig, features: ItemFeatures, n_event_types: int = 0) -> BehaviourTransformer:
+        """A model over the rows of an item feature table (its side features, its text embeddings)."""
+        text = torch.from_numpy(features.text) if features.text_dim else None
+        return cls(
+            config,
+            features.n_items,
+            n_event_types,
+            attribute_index=torch.from_numpy(features.attribute_index),
+            price_bucket=torch.from_numpy(features.price_bucket),
+            text=text,
+            has_text=torch.from_numpy(features.has_text) if text is not None else None,
+        )
 
     def forward(
         self,

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["Batch", "SequenceArrays", "evaluation_cases", "training_windows", "window_batches"]
+__all__ = ["Batch", "SequenceArrays", "evaluation_cases", "gather_windows", "training_windows", "window_batches"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,32 @@ class SequenceArrays:
     @property
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
+
+    def windows(self, starts: np.ndarray, lengths: np.ndarray) -> SequenceArrays:
+        """New sequences whose row r is events `starts[r] : starts[r] + lengths[r]` of the flat arrays."""
+        starts, lengths = np.asarray(starts, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        # Flat position of every kept event, computed without a loop over rows.
+        positions = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
+
+        def take(array: np.ndarray | None) -> np.ndarray | None:
+            return None if array is None else array[positions]
+
+        return SequenceArrays(offsets, self.items[positions], take(self.event_types), take(self.timestamps))
+
+    def rows(self, rows: np.ndarray) -> SequenceArrays:
+        """The sequences of `rows`, in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return self.windows(self.offsets[rows], self.lengths[rows])
+
+    def drop_last(self, n: int = 1) -> SequenceArrays:
+        """The same users with their last `n` events cut off (users with fewer keep none)."""
+        return self.windows(self.offsets[:-1], np.maximum(self.lengths - n, 0))
+
+    def keep_last(self, n: int) -> SequenceArrays:
+        """The same users with only their last `n` events."""
+        kept = np.minimum(self.lengths, n)
+        return self.windows(self.offsets[1:] - kept, kept)
 
     def item_counts(self, n_items: int) -> np.ndarray:
         """Occurrences of every item code (n_items,)."""
@@ -88,7 +114,8 @@ def training_windows(sequences: SequenceArrays, window: int) -> tuple[np.ndarray
     return np.concatenate(starts), np.concatenate(ends)
 
 
-def _gather(sequences: SequenceArrays, starts: np.ndarray, ends: np.ndarray) -> Batch:
+def gather_windows(sequences: SequenceArrays, starts: np.ndarray, ends: np.ndarray) -> Batch:
+    """Events `starts[r]:ends[r]` of every row r, left-padded to the longest window of the batch."""
     length = int((ends - starts).max())
     index = ends[:, None] - length + np.arange(length)
     present = index >= starts[:, None]
@@ -122,7 +149,7 @@ def window_batches(
         order[i : i + pool] = chunk[np.argsort(ends[chunk] - starts[chunk], kind="stable")]
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     for b in rng.permutation(len(batches)):
-        yield _gather(sequences, starts[batches[b]], ends[batches[b]])
+        yield gather_windows(sequences, starts[batches[b]], ends[batches[b]])
 
 
 def evaluation_cases(sequences: SequenceArrays, history: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -143,4 +170,4 @@ def evaluation_batches(
     """Histories in order, in batches; yields the slice of cases each batch covers."""
     for i in range(0, len(starts), batch_size):
         part = slice(i, i + batch_size)
-        yield part, _gather(sequences, starts[part], ends[part])
+        yield part, gather_windows(sequences, starts[part], ends[part])

@@ -23,7 +23,8 @@ class _StrictConfig(BaseModel):
 class ModelConfig(_StrictConfig):
     """Architecture and objective of the behaviour Transformer.
 
-    The ids-only model is this same model with `use_text`, `use_attributes` and `use_price` off.
+    Items are represented by id + attributes + price bucket + text embedding by default; the
+    ids-only model is this same model with `use_text`, `use_attributes` and `use_price` off.
     """
 
     dim: int = Field(64, ge=8, description="width of item representations and hidden states")
@@ -36,9 +37,9 @@ class ModelConfig(_StrictConfig):
     use_event_types: bool = True
     use_time_gaps: bool = True
     time_gap_buckets: int = Field(32, ge=2, description="log2-spaced buckets of seconds between events")
-    use_text: bool = False
-    use_attributes: bool = False
-    use_price: bool = False
+    use_text: bool = True
+    use_attributes: bool = True
+    use_price: bool = True
     fusion: Literal["sum", "gated"] = "sum"
     # Off by default: a LayerNorm on the output table fixes every item vector's norm, which caps the
     # logit range; on Beauty the full softmax then stalls at the popularity solution (loss ~8.9).

