@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import polars as pl
 import pytest
+import torch
 
 from shopformer.data.formats import read_dataset
 from shopformer.data.prepared import PrepareConfig, prepare
-from shopformer.data.schema import Dataset
+from shopformer.data.schema import Catalog, Dataset
 from shopformer.errors import ConfigError, DataError, ShopformerError
 from shopformer.recommender import Shopformer
 from tests.conftest import dataset_path
@@ -39,7 +42,7 @@ def test_fit_learns_far_beyond_chance(fitted, prepared):
     best = max(m["valid_hr@10"] for m in fitted.history_)
     chance = 10 / len(prepared.item_encoder.classes_)
     assert best > 10 * chance
-    assert fitted.model_config.use_attributes and not fitted.model_config.use_time_gaps  # order-only log
+    assert fitted.model_config_.use_attributes and not fitted.model_config_.use_time_gaps  # order-only log
 
 
 def test_recommend_table_is_tidy_ranked_and_skips_seen_items(fitted, prepared):
@@ -78,7 +81,7 @@ def test_save_and_load_round_trip_gives_identical_recommendations(fitted, prepar
     loaded = Shopformer.load(tmp_path / "bundle")
     users = _users(prepared, 20)
     assert loaded.recommend(users=users, k=10).equals(fitted.recommend(users=users, k=10))
-    assert loaded.model_config == fitted.model_config
+    assert loaded.model_config_ == fitted.model_config_
 
 
 def test_evaluate_counts_unknown_targets_as_misses(fitted, prepared):
@@ -109,3 +112,19 @@ def test_scores_do_not_depend_on_batch_composition(fitted, prepared):
     together = fitted.recommend(users=users, k=5)
     alone = pl.concat([fitted.recommend(users=[u], k=5) for u in users[:5]])
     assert np.allclose(together.head(25)["score"].to_numpy(), alone["score"].to_numpy(), atol=1e-4)
+
+
+def test_cold_start_items_are_recommendable_through_their_side_features(fitted, prepared):
+    known = prepared.catalog.frame.head(3)
+    twins = known.with_columns(("new-" + pl.col("item_id")).alias("item_id"))
+    model = copy.deepcopy(fitted).add_items(Catalog(twins))
+    new_ids = twins["item_id"].to_list()
+    table = model.recommend(users=_users(prepared, 5), k=3, items=new_ids)
+    assert table.height == 15 and set(table["item_id"]) <= set(new_ids)
+    assert table["score"].is_finite().all() and set(table["source"]) == {"model"}
+    # A twin shares its original's attributes, so it is closer to it than to an unrelated new item.
+    vectors = model.model_.item_table().detach()
+    codes = model.item_features_.codes([known["item_id"][0], new_ids[0], new_ids[1]])
+    original, twin, other = vectors[torch.from_numpy(codes.astype(np.int64))]
+    assert torch.cosine_similarity(original, twin, 0) > torch.cosine_similarity(original, other, 0)
+    assert model.item_features_.n_items == fitted.item_features_.n_items + 3

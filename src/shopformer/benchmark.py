@@ -89,7 +89,7 @@ def training_gflop_per_epoch(model: Shopformer, n_targets: int) -> float:
     Per predicted position: the blocks' projections (attention 4·d², feed-forward 2·f·d², twice for
     multiply-add) and attention scores over ~L/2 earlier positions, plus the full-catalog output layer.
     """
-    config, n_items = model.model_config, model.model_.n_items
+    config, n_items = model.model_config_, model.model_.n_items
     d, length = config.dim, config.max_len
     per_block = 2 * (4 * d * d + 2 * config.ffn_multiplier * d * d) + 2 * 2 * d * length / 2
     output = 2 * d * (n_items if config.loss == "full" else config.negatives)
@@ -124,14 +124,15 @@ def run_next_item_benchmark(
         else:
             overrides = (model_overrides or {}) | (_IDS_ONLY if name == "shopformer-ids-only" else {})
             estimator = _fit_shopformer(prepared, overrides, train_overrides, text_model)
-            scorer, max_len = estimator.score_items, estimator.model_config.max_len
+            scorer, max_len = estimator.score_items, estimator.model_config_.max_len
             extra = _training_summary(estimator, train, time.perf_counter() - started)
         for split, (histories, targets) in cases.items():
             result = {"model": name, "split": split, **_metrics(scorer, histories, targets, n_items, max_len), **extra}
             results.append(result)
             if on_result is not None:
                 on_result(result)
-    return {"dataset": _dataset_info(dataset, prepared), "protocol": PROTOCOL, "machine": machine_info(),
+    machine = machine_info() | {"matmul_gflops": round(matmul_gflops(), 1)}
+    return {"dataset": _dataset_info(dataset, prepared), "protocol": PROTOCOL, "machine": machine,
             "versions": versions(), "results": results}
 
 
@@ -160,7 +161,7 @@ def _training_summary(estimator: Shopformer, train, seconds: float) -> dict[str,
     return {
         "train_seconds": round(seconds, 1), "epochs": len(history), "best_epoch": estimator.best_epoch_,
         "seconds_per_epoch": round(seconds_per_epoch, 2), "gflop_per_epoch": round(work, 1),
-        "achieved_gflops": round(work / seconds_per_epoch, 1), "config": estimator.model_config.model_dump(),
+        "achieved_gflops": round(work / seconds_per_epoch, 1), "config": estimator.model_config_.model_dump(),
     }
 
 

