@@ -14,6 +14,7 @@ from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.data.schema import Catalog, Dataset
 from shopformer.errors import ConfigError, DataError, ShopformerError
 from shopformer.recommender import Shopformer
+from shopformer.transition_prior import WEIGHT_GRID
 from tests.conftest import dataset_path
 
 FAST_TRAIN = {"epochs": 3, "lr": 3e-3, "progress": False, "seed": 1}
@@ -82,6 +83,7 @@ def test_save_and_load_round_trip_gives_identical_recommendations(fitted, prepar
     users = _users(prepared, 20)
     assert loaded.recommend(users=users, k=10).equals(fitted.recommend(users=users, k=10))
     assert loaded.model_config_ == fitted.model_config_
+    assert loaded.prior_.weight == fitted.prior_.weight in WEIGHT_GRID
 
 
 def test_evaluate_counts_unknown_targets_as_misses(fitted, prepared):

@@ -4,6 +4,7 @@
     weights.safetensors     the Transformer's learned tensors
     item_features.npz/json  the item table (ids, attributes, price buckets, text embeddings)
     users.json              the user-id encoder
+    transitions/            the transition prior's table (JSON + npz) and, in bundle.json, its weight
     histories.npz           each user's most recent events and the item popularity fallback
 
 Loading never runs code from the folder: JSON, safetensors and `np.load(allow_pickle=False)` only.
@@ -26,6 +27,7 @@ from shopformer.errors import DataError
 from shopformer.features.items import ItemFeatures
 from shopformer.models.transformer import BehaviourTransformer
 from shopformer.train import ModelConfig, SequenceArrays, TrainConfig
+from shopformer.transition_prior import TransitionPrior
 
 if TYPE_CHECKING:
     from shopformer.recommender import Shopformer
@@ -47,6 +49,7 @@ def save_bundle(estimator: Shopformer, directory: str | Path) -> Path:
     save_file(state, directory / "weights.safetensors")
     estimator.item_features_.save(directory)
     estimator.user_encoder_.save(directory / "users.json")
+    estimator.prior_.save(directory / "transitions")
     histories = {name: getattr(estimator.histories_, name) for name in _HISTORY_ARRAYS}
     arrays = {name: array for name, array in histories.items() if array is not None}
     np.savez(directory / "histories.npz", popularity=estimator.popularity_, **arrays)
@@ -63,6 +66,7 @@ def save_bundle(estimator: Shopformer, directory: str | Path) -> Path:
         "event_vocabulary": list(estimator.event_vocabulary_),
         "default_event_type": estimator.default_event_type_,
         "time_resolution": estimator.time_resolution_,
+        "transition_weight": estimator.prior_.weight,
         "best_epoch": estimator.best_epoch_,
         "train_seconds": estimator.train_seconds_,
         "history": estimator.history_,
@@ -88,6 +92,7 @@ def load_bundle(cls: type[Estimator], directory: str | Path) -> Estimator:
     estimator.model_ = model
     estimator.item_features_ = features
     estimator.user_encoder_ = LabelEncoder.load(directory / "users.json")
+    estimator.prior_ = TransitionPrior.load(directory / "transitions", meta["transition_weight"])
     estimator.histories_ = SequenceArrays(*(stored.get(name) for name in _HISTORY_ARRAYS))
     estimator.popularity_ = stored["popularity"]
     estimator.event_vocabulary_ = tuple(meta["event_vocabulary"])

@@ -33,6 +33,7 @@ from shopformer.models.transformer import BehaviourTransformer
 from shopformer.train import ModelConfig, SequenceArrays, TrainConfig, Trainer
 from shopformer.train.batches import gather_windows
 from shopformer.train.trainer import Callback
+from shopformer.transition_prior import TransitionPrior
 
 __all__ = ["Shopformer", "sequence_arrays"]
 
@@ -65,7 +66,8 @@ class Shopformer:
         text_cache_dir: where text embeddings are cached (default `~/.cache/shopformer/text`).
 
     Fitted attributes: `model_` (the `BehaviourTransformer`), `model_config_` (the configuration it
-    was built with: side features the data lacks switched off), `item_features_`, `user_encoder_`,
+    was built with: side features the data lacks switched off), `prior_` (the `TransitionPrior`
+    blended into the scores), `item_features_`, `user_encoder_`,
     `histories_` (each user's last `max_len` events), `popularity_`, `history_` (metrics per epoch),
     `best_epoch_`, `train_seconds_`.
     """
@@ -115,6 +117,7 @@ class Shopformer:
         trainer = Trainer(self.model_, self.train_config, callbacks=callbacks,
                           checkpoint_path=checkpoint_path, metrics_path=metrics_path)
         trainer.fit(arrays.drop_last(1), arrays, resume=resume)
+        self._fit_prior(arrays)
         self.history_, self.best_epoch_ = trainer.history_, trainer.best_epoch_
         self.train_seconds_ = round(sum(m["seconds"] for m in trainer.history_), 1)
         self.item_features_ = features
@@ -125,6 +128,18 @@ class Shopformer:
         self.popularity_ = np.bincount(arrays.items, minlength=features.n_items)[: features.n_items].astype(np.float32)
         self.default_event_type_ = int(np.bincount(arrays.event_types).argmax()) if len(arrays.items) else PADDING_CODE
         return self
+
+    def _fit_prior(self, arrays: SequenceArrays) -> None:
+        """Transition prior on the training events; its weight picked on the validation targets."""
+        self.prior_ = TransitionPrior.fit(arrays.drop_last(1), self.model_.n_items)
+        weight = self.model_config_.transition_weight
+        if weight is not None:
+            self.prior_.weight = weight
+            return
+        users = np.flatnonzero(arrays.lengths >= 2)
+        targets = arrays.items[arrays.offsets[1:][users] - 1].astype(np.int64)
+        ndcg = self.prior_.tune(self._model_log_probs, arrays.rows(users).drop_last(1), targets)
+        logger.info("transition prior weight %.2f (validation NDCG@10 per weight: %s)", self.prior_.weight, ndcg)
 
     def _item_features(self, prepared: PreparedDataset) -> ItemFeatures:
         wants_text = self.model_config.use_text and prepared.catalog is not None
@@ -151,6 +166,7 @@ class Shopformer:
         model = BehaviourTransformer.for_items(self.model_config_, features, len(self.event_vocabulary_) + FIRST_CODE)
         model.load_state_dict(state)
         self.model_, self.item_features_ = model.eval(), features
+        self.prior_.grow(features.n_items)
         self.popularity_ = np.concatenate([self.popularity_, np.zeros(added, dtype=self.popularity_.dtype)])
         return self
 
@@ -160,10 +176,14 @@ class Shopformer:
         if not hasattr(self, "model_"):
             raise ShopformerError("this Shopformer is not fitted yet: call fit(data) or Shopformer.load(bundle_dir)")
 
-    @torch.no_grad()
     def score_histories(self, histories: SequenceArrays) -> torch.Tensor:
-        """Scores `(n_histories, n_items)` of the next item after each (non-empty) history."""
+        """Scores `(n_histories, n_items)` of the next item after each (non-empty) history:
+        the Transformer's log-probabilities blended with the transition prior."""
         self._check_fitted()
+        return self.prior_.blend(self._model_log_probs(histories), histories)
+
+    @torch.no_grad()
+    def _model_log_probs(self, histories: SequenceArrays) -> torch.Tensor:
         model, max_len = self.model_, self.model_config_.max_len
         model.eval()
         ends = histories.offsets[1:]
@@ -175,7 +195,7 @@ class Shopformer:
             for i in range(0, len(ends), _SCORE_BATCH):
                 batch = gather_windows(histories, starts[i : i + _SCORE_BATCH], ends[i : i + _SCORE_BATCH])
                 hidden = model.next_item_hidden(batch.items, batch.event_types, batch.timestamps)
-                parts.append(model.scores(hidden))
+                parts.append(torch.log_softmax(model.scores(hidden), dim=1))
         finally:
             torch.set_num_threads(previous_threads)
         return torch.cat(parts) if parts else torch.zeros((0, model.n_items))

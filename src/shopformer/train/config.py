@@ -50,6 +50,9 @@ class ModelConfig(_StrictConfig):
     negatives: int = Field(1024, ge=1, description="shared negatives per batch for the sampled loss")
     negative_sampling: Literal["uniform", "popularity"] = "popularity"
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    transition_weight: float | None = Field(
+        None, ge=0.0, description="weight of the first-order transition prior in the scores; None: picked on validation, 0: off"
+    )
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> ModelConfig:

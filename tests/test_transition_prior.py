@@ -1,0 +1,50 @@
+"""The transition prior: exact pairs, weight chosen on validation targets, growth for new items."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from shopformer.train.batches import SequenceArrays
+from shopformer.transition_prior import WEIGHT_GRID, TransitionPrior
+
+N_ITEMS = 20  # codes 2..19 are items: more than 10, so a uniform score is a miss at 10
+
+
+def _uniform(histories: SequenceArrays) -> torch.Tensor:
+    scores = torch.zeros(len(histories.lengths), N_ITEMS)
+    scores[:, :2] = -torch.inf
+    return torch.log_softmax(scores, 1)
+
+
+def test_pairs_seen_in_training_get_the_highest_prior():
+    train = SequenceArrays.from_lists([[2, 3, 4], [2, 3, 5], [6, 7]])
+    prior = TransitionPrior.fit(train, N_ITEMS)
+    log_p = prior.log_probabilities(SequenceArrays.from_lists([[5, 2], [6]]))
+    assert log_p[0].argmax() == 3 and log_p[1].argmax() == 7
+    assert torch.isinf(log_p[:, :2]).all()  # padding and unknown are never candidates
+
+
+def test_tune_picks_a_weight_only_when_it_helps_on_validation():
+    train = SequenceArrays.from_lists([[2, 3], [2, 3], [4, 5]])
+    prior = TransitionPrior.fit(train, N_ITEMS)
+    histories = SequenceArrays.from_lists([[2], [4]])
+    ndcg = prior.tune(_uniform, histories, np.array([3, 5]))
+    # Uniform model scores tie every item (pessimistic ranks: a miss); any weight > 0 ranks the
+    # true successor first, and ties between weights go to the smallest.
+    assert ndcg[0.0] == 0.0 and ndcg[0.1] == 1.0
+    assert prior.weight == 0.1 and set(ndcg) == set(WEIGHT_GRID)
+    prior.tune(_uniform, histories, np.array([6, 7]))  # targets the table never saw
+    assert prior.weight == 0.0
+
+
+def test_blend_adds_the_weighted_prior_and_grow_makes_room_for_new_items():
+    prior = TransitionPrior.fit(SequenceArrays.from_lists([[2, 3]]), N_ITEMS)
+    histories = SequenceArrays.from_lists([[2]])
+    base = _uniform(histories)
+    assert torch.equal(prior.blend(base, histories), base)  # weight 0: the model alone
+    prior.weight = 0.5
+    assert prior.blend(base, histories)[0].argmax() == 3
+    prior.grow(N_ITEMS + 2)
+    log_p = prior.log_probabilities(histories)
+    assert log_p.shape == (1, N_ITEMS + 2) and torch.isfinite(log_p[0, N_ITEMS:]).all()
