@@ -132,3 +132,24 @@ def test_configs_reject_unknown_keys(config_class):
 def test_model_config_checks_heads_divide_width():
     with pytest.raises(ValidationError, match="multiple of heads"):
         ModelConfig(dim=30, heads=4)
+
+
+def test_filtering_seen_items_only_removes_history_items_never_the_target():
+    torch.manual_seed(0)
+    model = BehaviourTransformer(model_config(), 12).eval()
+    # User 1's target (5) is also in its history: a repeat stays rankable.
+    sequences = SequenceArrays.from_lists([[2, 3, 4], [5, 6, 5]])
+    with torch.no_grad():
+        hidden = model.next_item_hidden(torch.tensor([[2, 3], [5, 6]]))
+        scores = model.scores(hidden)
+    # Expected ranks by hand: filtering removes the history items that outscore the target.
+    plain = evaluate_next_item(model, sequences)
+    filtered = evaluate_next_item(model, sequences, filter_seen=True)
+    ranks_plain = [(scores[0] >= scores[0, 4]).sum().item(), (scores[1] >= scores[1, 5]).sum().item()]
+    ranks_filtered = [
+        (scores[0] >= scores[0, 4]).sum().item() - int(scores[0, 2] >= scores[0, 4]) - int(scores[0, 3] >= scores[0, 4]),
+        (scores[1] >= scores[1, 5]).sum().item() - int(scores[1, 6] >= scores[1, 5]),
+    ]
+    ndcg = lambda ranks: float(np.mean([1 / np.log2(r + 1) if r <= 10 else 0.0 for r in ranks]))  # noqa: E731
+    assert plain["ndcg@10"] == pytest.approx(ndcg(ranks_plain))
+    assert filtered["ndcg@10"] == pytest.approx(ndcg(ranks_filtered))

@@ -90,6 +90,7 @@ class TrainConfig(_StrictConfig):
     patience: int = Field(10, ge=1, description="epochs without validation gain before stopping")
     eval_every: int = Field(1, ge=1, description="epochs between validation runs")
     eval_batch_size: int = Field(1024, ge=1)
+    filter_seen: bool = Field(True, description="validation leaves the user's history items out of the candidates")
     seed: int = 0
     num_threads: int = Field(default_factory=physical_cores, ge=1)
     max_minutes: float | None = Field(None, gt=0.0, description="wall-clock budget; stops after an epoch")

@@ -1,7 +1,8 @@
 """Training loop of the behaviour Transformer: AdamW, warm-up, early stopping, checkpoints.
 
 Validation ranks each user's held-out item against the full catalog (no sampled negatives) and
-breaks ties against the target, the protocol published numbers use. Randomness is derived from
+breaks ties against the target, the protocol published numbers use; by default the user's history
+items are not candidates, as in `Shopformer.recommend`. Randomness is derived from
 `(seed, epoch)` at the start of every epoch, so a run resumed from a checkpoint continues exactly
 as the uninterrupted run would have.
 """
@@ -53,16 +54,23 @@ def full_ranking_metrics(scores: torch.Tensor, targets: torch.Tensor, k: int = 1
 
 @torch.no_grad()
 def evaluate_next_item(
-    model: BehaviourTransformer, sequences: SequenceArrays, batch_size: int = 1024, k: int = 10
+    model: BehaviourTransformer, sequences: SequenceArrays, batch_size: int = 1024, k: int = 10, filter_seen: bool = False
 ) -> dict[str, float]:
-    """Mean HR@k / NDCG@k of predicting each user's last item from the events before it."""
+    """Mean HR@k / NDCG@k of predicting each user's last item from the events before it.
+
+    With `filter_seen`, items of the (model-visible) history are not candidates, the target excepted.
+    """
     was_training = model.training
     model.eval()
     starts, ends, targets = evaluation_cases(sequences, model.config.max_len)
     totals = {f"hr@{k}": 0.0, f"ndcg@{k}": 0.0}
     for part, batch in evaluation_batches(sequences, starts, ends, batch_size):
         scores = model.scores(model.next_item_hidden(batch.items, batch.event_types, batch.timestamps))
-        for name, values in full_ranking_metrics(scores, torch.from_numpy(targets[part]), k).items():
+        target_codes = torch.from_numpy(targets[part])
+        if filter_seen:
+            kept = scores.gather(1, target_codes[:, None])
+            scores.scatter_(1, batch.items, -math.inf).scatter_(1, target_codes[:, None], kept)
+        for name, values in full_ranking_metrics(scores, target_codes, k).items():
             totals[name] += float(values.sum())
     model.train(was_training)
     return {name: total / max(len(targets), 1) for name, total in totals.items()}
@@ -224,7 +232,7 @@ class Trainer:
         metrics: dict = {"epoch": self._epoch, "loss": loss, "seconds": round(seconds, 3)}
         validate = valid is not None and (self._epoch % self.config.eval_every == 0 or self._epoch == self.config.epochs)
         if validate:
-            scores = evaluate_next_item(self.model, valid, self.config.eval_batch_size)
+            scores = evaluate_next_item(self.model, valid, self.config.eval_batch_size, filter_seen=self.config.filter_seen)
             metrics.update({f"valid_{name}": value for name, value in scores.items()})
             if scores["ndcg@10"] > self.best_score_:
                 self.best_epoch_, self.best_score_ = self._epoch, scores["ndcg@10"]
