@@ -60,6 +60,8 @@ def test_evaluate_prints_both_candidate_sets(bundle, shop, tmp_path):
         (["train", "--demo", "--set", "model.layerz=3"], "layerz"),
         (["train", "--demo", "--set", "dim=3"], "model."),
         (["train"], "either an event file or --demo"),
+        (["train", "--demo", "--model-config", "/nonexistent.yaml"], "no such file"),
+        (["train", "--demo", "--set", "model.dim=[1"], "not valid YAML"),
         (["recommend", "--bundle", "/nonexistent", "--user", "u1"], "not a Shopformer bundle"),
         (["recommend", "--user", "u1", "--session", "a"], "not both"),
         (["benchmark", "next-item", "--events", "x.txt", "--json", "o.json", "--format", "csv"], "s3rec or recbole"),
@@ -69,6 +71,13 @@ def test_bad_usage_exits_2_with_one_clear_line(arguments, message):
     result = runner.invoke(app, arguments)
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_model_config_file_must_hold_model_and_train_sections(tmp_path):
+    config = tmp_path / "cfg.yaml"
+    config.write_text("model:\n  dim: 16\nmodle:\n  layers: 1\n")
+    result = runner.invoke(app, ["train", "--demo", "--model-config", str(config)])
+    assert result.exit_code == 2 and "only `model:` and `train:`" in result.output
 
 
 def test_benchmark_next_item_writes_the_stable_json_layout(tmp_path):

@@ -41,17 +41,26 @@ def resolved_configs(config_file: Path | None, overrides: list[str] | None) -> d
     """`{"model": {...}, "train": {...}}` from a YAML file and `section.key=value` overrides on top."""
     sections: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
     if config_file is not None:
-        loaded = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-        if not isinstance(loaded, dict) or set(loaded) - set(sections):
-            raise ConfigError(f"{config_file}: expected only `model:` and `train:` sections, found {sorted(loaded) if isinstance(loaded, dict) else type(loaded).__name__}")
+        loaded = _yaml(config_file.read_text(encoding="utf-8") if config_file.is_file() else None, str(config_file)) or {}
+        if not isinstance(loaded, dict) or set(loaded) - set(sections) or not all(isinstance(v, dict | None) for v in loaded.values()):
+            raise ConfigError(f"{config_file}: expected a mapping with only `model:` and `train:` sections of key: value pairs")
         for name, values in loaded.items():
             sections[name].update(values or {})
     for key, value in parse_pairs(overrides, "--set", "section.key=value").items():
         section, _, field = key.partition(".")
         if section not in sections or not field:
             raise ConfigError(f"--set {key}=...: the key must start with `model.` or `train.`")
-        sections[section][field] = yaml.safe_load(value)
+        sections[section][field] = _yaml(value, f"--set {key}")
     return sections
+
+
+def _yaml(text: str | None, where: str) -> Any:
+    if text is None:
+        raise ConfigError(f"{where}: no such file")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
 
 
 def _dataset(path: Path | None, demo: bool, fmt, extras, catalog, config, flags: dict, out_dir: Path | None):
