@@ -153,3 +153,12 @@ def test_filtering_seen_items_only_removes_history_items_never_the_target():
     ndcg = lambda ranks: float(np.mean([1 / np.log2(r + 1) if r <= 10 else 0.0 for r in ranks]))  # noqa: E731
     assert plain["ndcg@10"] == pytest.approx(ndcg(ranks_plain))
     assert filtered["ndcg@10"] == pytest.approx(ndcg(ranks_filtered))
+
+
+def test_sequence_slicing_keeps_types_and_times_aligned():
+    arrays = SequenceArrays(np.array([0, 3, 3, 5]), np.array([2, 3, 4, 5, 6]), np.array([2, 2, 3, 2, 3]), np.array([10, 20, 30, 40, 50]))
+    assert arrays.drop_last(1).items.tolist() == [2, 3, 5] and arrays.drop_last(1).lengths.tolist() == [2, 0, 1]
+    last = arrays.keep_last(1)
+    assert last.items.tolist() == [4, 6] and last.timestamps.tolist() == [30, 50] and last.event_types.tolist() == [3, 3]
+    picked = arrays.rows([2, 0])
+    assert picked.items.tolist() == [5, 6, 2, 3, 4] and picked.offsets.tolist() == [0, 2, 5]
