@@ -136,15 +136,17 @@ class Shopformer:
         if weight is not None:
             self.prior_.weight = weight
             return
-        users = np.flatnonzero(arrays.lengths >= 2)
-        targets = arrays.items[arrays.offsets[1:][users] - 1].astype(np.int64)
-        ndcg = self.prior_.tune(self._model_log_probs, arrays.rows(users).drop_last(1), targets)
+        histories, targets = arrays.last_item_cases()
+        ndcg = self.prior_.tune(self._model_log_probs, histories, targets)
         logger.info("transition prior weight %.2f (validation NDCG@10 per weight: %s)", self.prior_.weight, ndcg)
 
     def _item_features(self, prepared: PreparedDataset) -> ItemFeatures:
         wants_text = self.model_config.use_text and prepared.catalog is not None
-        encoder = TextEncoder(self.text_model, cache_dir=self.text_cache_dir, progress=self.train_config.progress) if wants_text else None
+        encoder = self._text_encoder() if wants_text else None
         return build_item_features([None, None, *prepared.item_encoder.classes_.to_list()], prepared.catalog, encoder)
+
+    def _text_encoder(self) -> TextEncoder:
+        return TextEncoder(self.text_model, cache_dir=self.text_cache_dir, progress=self.train_config.progress)
 
     def add_items(self, catalog: Catalog) -> Shopformer:
         """Makes catalog items never seen in training recommendable (cold start).
@@ -154,7 +156,7 @@ class Shopformer:
         """
         self._check_fitted()
         old = self.item_features_
-        encoder = TextEncoder(self.text_model, cache_dir=self.text_cache_dir, progress=self.train_config.progress) if old.text_dim else None
+        encoder = self._text_encoder() if old.text_dim else None
         features = old.extend(catalog.frame["item_id"].to_list(), catalog, encoder)
         added = features.n_items - old.n_items
         if not added:
@@ -307,11 +309,10 @@ class Shopformer:
         self._check_fitted()
         prepared = data if isinstance(data, PreparedDataset) else prepare(data, PrepareConfig(dedupe_consecutive=False))
         arrays = self._encoded_arrays(prepared)
-        targets_at = arrays.offsets[1:][arrays.lengths >= 2] - 1
-        known = arrays.items[targets_at] >= FIRST_CODE
-        users = np.flatnonzero(arrays.lengths >= 2)[known]
-        histories = arrays.rows(users).drop_last(1)
-        if not len(users):
+        all_histories, all_targets = arrays.last_item_cases()
+        known = all_targets >= FIRST_CODE
+        histories, targets = all_histories.rows(np.flatnonzero(known)), all_targets[known]
+        if not len(targets):
             raise ShopformerError("no user in the evaluation data has a history and a target item known to the model")
         done = 0
 
@@ -323,12 +324,12 @@ class Shopformer:
             done += len(batch)
             return self.score_histories(histories.rows(rows))
 
-        metrics = evaluate_next_item(scorer, (histories.offsets, histories.items), arrays.items[targets_at[known]],
+        metrics = evaluate_next_item(scorer, (histories.offsets, histories.items), targets,
                                      self.item_features_.n_items, filter_seen=filter_seen, progress=progress)
-        share = len(users) / len(targets_at)
+        share = len(targets) / len(all_targets)
         for name in [m for m in metrics if m.split("@")[0] in ("hr", "recall", "ndcg", "mrr")]:
             metrics[name] *= share  # unknown targets are misses
-        metrics.update(n_users=len(targets_at), unknown_targets=int((~known).sum()))
+        metrics.update(n_users=len(all_targets), unknown_targets=int((~known).sum()))
         return metrics
 
     def _encoded_arrays(self, prepared: PreparedDataset) -> SequenceArrays:

@@ -162,3 +162,6 @@ def test_sequence_slicing_keeps_types_and_times_aligned():
     assert last.items.tolist() == [4, 6] and last.timestamps.tolist() == [30, 50] and last.event_types.tolist() == [3, 3]
     picked = arrays.rows([2, 0])
     assert picked.items.tolist() == [5, 6, 2, 3, 4] and picked.offsets.tolist() == [0, 2, 5]
+    histories, targets = arrays.last_item_cases()  # the user without events has no case
+    assert histories.items.tolist() == [2, 3, 5] and histories.offsets.tolist() == [0, 2, 3]
+    assert targets.tolist() == [4, 6]

@@ -40,9 +40,7 @@ def next_item(
 ) -> None:
     """Train on the training part, early-stop on validation, report test metrics of every model."""
     dataset = _read(fmt, events, item_attributes, item_titles, datamaps)
-    configs = resolved_configs(model_config, overrides)
-    if max_minutes is not None:
-        configs["train"]["max_minutes"] = max_minutes
+    configs = resolved_configs(model_config, overrides, max_minutes)
     table = _results_table(dataset.name)
     document = run_next_item_benchmark(
         dataset, models=[m.strip() for m in models.split(",") if m.strip()], model_overrides=configs["model"],

@@ -37,8 +37,11 @@ TRAIN_EXAMPLES = """[bold]Examples[/]\n
 """
 
 
-def resolved_configs(config_file: Path | None, overrides: list[str] | None) -> dict[str, dict[str, Any]]:
-    """`{"model": {...}, "train": {...}}` from a YAML file and `section.key=value` overrides on top."""
+def resolved_configs(
+    config_file: Path | None, overrides: list[str] | None, max_minutes: float | None = None
+) -> dict[str, dict[str, Any]]:
+    """`{"model": {...}, "train": {...}}` from a YAML file, `section.key=value` overrides on top,
+    and `--max-minutes` on top of those."""
     sections: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
     if config_file is not None:
         loaded = _yaml(config_file.read_text(encoding="utf-8") if config_file.is_file() else None, str(config_file)) or {}
@@ -51,6 +54,8 @@ def resolved_configs(config_file: Path | None, overrides: list[str] | None) -> d
         if section not in sections or not field:
             raise ConfigError(f"--set {key}=...: the key must start with `model.` or `train.`")
         sections[section][field] = _yaml(value, f"--set {key}")
+    if max_minutes is not None:
+        sections["train"]["max_minutes"] = max_minutes
     return sections
 
 
@@ -86,9 +91,7 @@ def train(
 ) -> None:
     """Train the behaviour Transformer on an event log and save it as a bundle."""
     flags = {name: value for name, value in locals().items() if name in MAPPING_FLAGS}
-    configs = resolved_configs(model_config, overrides)
-    if max_minutes is not None:
-        configs["train"]["max_minutes"] = max_minutes
+    configs = resolved_configs(model_config, overrides, max_minutes)
     estimator = Shopformer(model=configs["model"], train=configs["train"])
     dataset = _dataset(path, demo, fmt, extras, catalog, config, flags, out.parent / "demo-shop")
     prepared = prepare(dataset, PrepareConfig(min_user_events=min_user_events, min_item_events=min_item_events), progress=True)

@@ -78,6 +78,11 @@ class SequenceArrays:
         kept = np.minimum(self.lengths, n)
         return self.windows(self.offsets[1:] - kept, kept)
 
+    def last_item_cases(self) -> tuple[SequenceArrays, np.ndarray]:
+        """Users with two or more events: (their events but the last, their last item codes)."""
+        rows = np.flatnonzero(self.lengths >= 2)
+        return self.rows(rows).drop_last(1), self.items[self.offsets[1:][rows] - 1].astype(np.int64)
+
     def item_counts(self, n_items: int) -> np.ndarray:
         """Occurrences of every item code (n_items,)."""
         return np.bincount(self.items, minlength=n_items)[:n_items]
