@@ -1,0 +1,1 @@
+"""Behaviour prediction tasks: purchase intent, purchase propensity, churn, next event type."""
