@@ -9,6 +9,7 @@ Transformer, implements `TaskModel`, so the benchmark treats them alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -110,10 +111,16 @@ def visible_events(context: TaskContext, examples: TaskExamples) -> pl.DataFrame
 
 class TaskModel(Protocol):
     """A model of one task. Binary tasks: `predict_proba` returns P(label = 1), shape `(n,)`;
-    next-event-type returns `(n, len(classes))` rows summing to 1."""
+    next-event-type returns `(n, len(classes))` rows summing to 1.
+
+    `save(directory)` writes the fitted model without pickle (JSON + npz/safetensors, LightGBM's text
+    format), including a `model.json` whose `"kind"` names the loader in `tasks.models.MODEL_LOADERS`.
+    """
 
     name: str
 
     def fit(self, train: TaskExamples, valid: TaskExamples, context: TaskContext) -> TaskModel: ...
 
     def predict_proba(self, examples: TaskExamples, context: TaskContext) -> np.ndarray: ...
+
+    def save(self, directory: str | Path) -> Path: ...

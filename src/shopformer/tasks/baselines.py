@@ -1,0 +1,176 @@
+"""The baselines every task model must beat: logistic regression and LightGBM on the hand-crafted features.
+
+Both are tuned on the validation examples (a small grid, chosen by validation AUC) and handle
+class imbalance by trying class-balanced weights as one grid option; the benchmark calibrates
+their probabilities afterwards like any other model's. Saved as JSON (logistic) or LightGBM's own
+text model format plus JSON: nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from shopformer.errors import DataError
+from shopformer.tasks.base import TaskContext, TaskExamples
+from shopformer.tasks.features import example_features
+from shopformer.tasks.metrics import roc_auc
+
+__all__ = ["LightGBMModel", "LogisticModel", "read_model_json"]
+
+
+def read_model_json(directory: str | Path, kind: str) -> dict:
+    """The `model.json` of a saved task model, checked to be of `kind`."""
+    path = Path(directory) / "model.json"
+    if not path.is_file():
+        raise DataError("not a saved task model folder (no model.json)", path=str(directory))
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    if meta.get("kind") != kind:
+        raise DataError(f"task model folder holds a {meta.get('kind')!r} model", path=str(path), expected=kind)
+    return meta
+
+
+def _write_model_json(directory: str | Path, meta: dict) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    return directory
+
+
+def _class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-example weights that give every class the same total weight."""
+    counts = np.bincount(labels, minlength=n_classes).astype(float)
+    return (len(labels) / (n_classes * np.maximum(counts, 1)))[labels]
+
+
+class _FeatureModel:
+    """Shared plumbing: features from `example_features`, the task's classes, the grid search."""
+
+    name = ""
+
+    def _check(self, train: TaskExamples, valid: TaskExamples) -> None:
+        for split, examples in (("train", train), ("valid", valid)):
+            if len(examples) == 0 or len(np.unique(examples.labels)) < 2:
+                raise DataError(f"the {split} examples of task {train.task!r} need both classes to fit {self.name}",
+                                found=f"{len(examples)} examples")
+        self.classes_ = train.classes
+
+    def _proba(self, raw: np.ndarray) -> np.ndarray:
+        return raw[:, 1] if len(self.classes_) == 2 else raw
+
+
+class LogisticModel(_FeatureModel):
+    """L2 logistic regression on log-scaled, standardised features; C and class weights tuned on validation."""
+
+    name = "logistic"
+    GRID = {"C": (0.01, 0.1, 1.0), "balanced": (False, True)}
+
+    def fit(self, train: TaskExamples, valid: TaskExamples, context: TaskContext) -> LogisticModel:
+        self._check(train, valid)
+        x_train = example_features(context, train)
+        self.features_ = x_train.names
+        z = _log_scale(x_train.values)
+        self.mean_, self.scale_ = z.mean(axis=0), z.std(axis=0) + 1e-6
+        z_train = (z - self.mean_) / self.scale_
+        z_valid = self._scaled(example_features(context, valid).values)
+        best = None
+        for c, balanced in itertools.product(*self.GRID.values()):
+            fit = LogisticRegression(C=c, max_iter=2000, class_weight="balanced" if balanced else None)
+            fit.fit(z_train, train.labels)
+            score = roc_auc(valid.labels, self._proba(fit.predict_proba(z_valid)))
+            if best is None or score > best[0]:
+                best = (score, fit, {"C": c, "balanced": balanced})
+        _, fit, self.params_ = best
+        self.coef_, self.intercept_ = fit.coef_, fit.intercept_
+        return self
+
+    def _scaled(self, values: np.ndarray) -> np.ndarray:
+        return (_log_scale(values) - self.mean_) / self.scale_
+
+    def predict_proba(self, examples: TaskExamples, context: TaskContext) -> np.ndarray:
+        logits = self._scaled(example_features(context, examples).values) @ self.coef_.T + self.intercept_
+        if len(self.classes_) == 2:
+            return 1 / (1 + np.exp(-logits[:, 0]))
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def save(self, directory: str | Path) -> Path:
+        return _write_model_json(directory, {
+            "kind": "logistic", "classes": list(self.classes_), "features": list(self.features_), "params": self.params_,
+            "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
+            "coef": self.coef_.tolist(), "intercept": self.intercept_.tolist(),
+        })
+
+    @classmethod
+    def load(cls, directory: str | Path) -> LogisticModel:
+        meta = read_model_json(directory, "logistic")
+        model = cls()
+        model.classes_, model.features_, model.params_ = tuple(meta["classes"]), tuple(meta["features"]), meta["params"]
+        model.mean_, model.scale_ = np.array(meta["mean"]), np.array(meta["scale"])
+        model.coef_, model.intercept_ = np.array(meta["coef"]), np.array(meta["intercept"])
+        return model
+
+
+def _log_scale(values: np.ndarray) -> np.ndarray:
+    """Signed log1p: counts and durations are heavy-tailed; a linear model wants them compressed."""
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+class LightGBMModel(_FeatureModel):
+    """Gradient-boosted trees; leaves, class weights tuned and rounds early-stopped on validation."""
+
+    name = "lightgbm"
+    GRID = {"num_leaves": (7, 15, 31), "balanced": (False, True)}
+    BASE_PARAMS = {"learning_rate": 0.05, "min_data_in_leaf": 40, "feature_fraction": 0.8, "bagging_fraction": 0.8,
+                   "bagging_freq": 1, "lambda_l2": 1.0, "verbosity": -1, "seed": 0, "deterministic": True}
+    MAX_ROUNDS, PATIENCE = 1000, 50
+
+    def __init__(self, num_threads: int | None = None) -> None:
+        self.num_threads = num_threads
+
+    def fit(self, train: TaskExamples, valid: TaskExamples, context: TaskContext) -> LightGBMModel:
+        self._check(train, valid)
+        x_train, x_valid = example_features(context, train), example_features(context, valid)
+        self.features_ = x_train.names
+        n_classes = len(self.classes_)
+        objective = ({"objective": "binary", "metric": "auc"} if n_classes == 2
+                     else {"objective": "multiclass", "num_class": n_classes, "metric": "multi_logloss"})
+        threads = self.num_threads or torch.get_num_threads()
+        best = None
+        for leaves, balanced in itertools.product(*self.GRID.values()):
+            weights = _class_weights(train.labels, n_classes) if balanced else None
+            data = lgb.Dataset(x_train.values, train.labels, weight=weights, free_raw_data=False)
+            held = lgb.Dataset(x_valid.values, valid.labels, reference=data)
+            params = self.BASE_PARAMS | objective | {"num_leaves": leaves, "num_threads": threads}
+            booster = lgb.train(params, data, self.MAX_ROUNDS, valid_sets=[held],
+                                callbacks=[lgb.early_stopping(self.PATIENCE, verbose=False)])
+            score = roc_auc(valid.labels, booster.predict(x_valid.values, num_iteration=booster.best_iteration))
+            if best is None or score > best[0]:
+                best = (score, booster, {"num_leaves": leaves, "balanced": balanced, "rounds": booster.best_iteration})
+        _, self.booster_, self.params_ = best
+        return self
+
+    def predict_proba(self, examples: TaskExamples, context: TaskContext) -> np.ndarray:
+        values = example_features(context, examples).values
+        return self.booster_.predict(values, num_iteration=self.params_["rounds"])
+
+    def save(self, directory: str | Path) -> Path:
+        directory = _write_model_json(directory, {"kind": "lightgbm", "classes": list(self.classes_),
+                                                  "features": list(self.features_), "params": self.params_})
+        self.booster_.save_model(str(directory / "lightgbm.txt"), num_iteration=self.params_["rounds"])
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> LightGBMModel:
+        meta = read_model_json(directory, "lightgbm")
+        model = cls()
+        model.classes_, model.features_, model.params_ = tuple(meta["classes"]), tuple(meta["features"]), meta["params"]
+        model.booster_ = lgb.Booster(model_file=str(Path(directory) / "lightgbm.txt"))
+        return model

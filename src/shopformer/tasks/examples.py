@@ -1,0 +1,237 @@
+"""Task definitions: labelled examples at cut-off times, split out of time.
+
+Every example is "user u at time `cutoff`, having done their first `history_end` events"; its label
+comes only from events at positions >= `history_end`. One set of split times serves every task of
+a dataset (so one pre-trained model serves them all):
+
+    start ........ valid_start ........ test_start ........ end
+    train cut-offs  | valid cut-off (+h) | test cut-off (+h)  |
+
+- time-based tasks (propensity, item-propensity, churn, next-event-type) label the window
+  `[cutoff, cutoff + h)`; train cut-offs end their windows by `valid_start`, the valid cut-off's
+  window ends at `test_start`, the test cut-off's at `end`, so no training label is from the test
+  period;
+- intent uses sessions: those starting in `[test_start, end)` are test, in `[valid_start,
+  test_start)` valid (ending before `test_start`), the ones ending before `valid_start` train.
+
+`fit_until` of the context is `test_start`: label-free learning never sees a test event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shopformer.data.prepare import Sessionizer
+from shopformer.data.schema import CANONICAL_EVENT_TYPES, Catalog, EventLog
+from shopformer.errors import ConfigError, DataError
+from shopformer.tasks.base import EXAMPLE_COLUMNS, TASKS, TaskContext, TaskExamples
+
+__all__ = ["DAY", "SplitTimes", "TaskConfig", "build_examples", "event_classes", "split_times", "task_context"]
+
+DAY = 86_400
+_KEY_SHIFT = 2**34  # per-user offset of the sortable (user, time) key: > any span of timestamps
+
+
+class TaskConfig(BaseModel):
+    """How examples are cut. Unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Label window h of the time-based tasks, and the length of the valid and test periods.
+    #: Default: a fifth of the log's span, 1 to 7 days.
+    horizon_days: int | None = Field(None, ge=1)
+    #: Spacing of the training cut-offs, and how many of the latest ones are used.
+    step_days: int = Field(1, ge=1)
+    max_train_cutoffs: int = Field(8, ge=1)
+    #: A user is active at a cut-off with an event in the `lookback_days` before it; item-propensity
+    #: candidates are the items the user viewed/carted in that window.
+    lookback_days: int = Field(28, ge=1)
+    #: Intent examples after the first n events of a session (plus "all" non-purchase events).
+    prefix_lengths: tuple[int, ...] = (1, 2, 3, 5)
+    #: Item-propensity: at most this many most recent candidate items per user and cut-off.
+    max_candidate_items: int = Field(10, ge=1)
+    #: Inactivity that ends a session in second-resolution logs without a session column.
+    session_gap_seconds: int = Field(1800, ge=1)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TaskConfig:
+        """A config from plain values, every bad key or value reported as one `ConfigError`."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"invalid task config: {problems}") from None
+
+
+@dataclass(frozen=True)
+class SplitTimes:
+    """Boundaries of the out-of-time splits (timestamps) and the label window (seconds)."""
+
+    start: int
+    valid_start: int
+    test_start: int
+    end: int
+    horizon: int
+
+    def cutoffs(self, config: TaskConfig) -> list[tuple[int, str]]:
+        """(cut-off, split) pairs of the time-based tasks, oldest first."""
+        step, latest = config.step_days * DAY, self.valid_start - self.horizon
+        train = [t for t in range(latest, self.start, -step)][: config.max_train_cutoffs]
+        return [(t, "train") for t in reversed(train)] + [(self.valid_start, "valid"), (self.test_start, "test")]
+
+
+def split_times(events: pl.DataFrame, time_resolution: str, config: TaskConfig) -> SplitTimes:
+    """The split boundaries of a log: the last two horizons are the test and valid periods."""
+    if events.height == 0:
+        raise DataError("the event log is empty: there is nothing to build task examples from")
+    start, last = int(events["timestamp"].min()), int(events["timestamp"].max())
+    end = last + (DAY if time_resolution == "day" else 1)
+    span_days = (end - start) / DAY
+    days = config.horizon_days or int(min(7, max(1, span_days // 5)))
+    horizon = days * DAY
+    if end - 2 * horizon - config.step_days * DAY <= start:
+        raise ConfigError(f"the log spans {span_days:.1f} days, too short for a {days}-day horizon: the "
+                          f"train, valid and test periods need more than {2 * days + config.step_days} days")
+    return SplitTimes(start, end - 2 * horizon, end - horizon, end, horizon)
+
+
+def task_context(log: EventLog, catalog: Catalog | None, config: TaskConfig | None = None) -> TaskContext:
+    """The context every task of this log shares: sessions marked, `fit_until` = test start."""
+    config = config or TaskConfig()
+    if log.time_resolution == "order":
+        raise ConfigError("behaviour prediction tasks need timestamps; this log only orders events")
+    log = _with_sessions(log, config.session_gap_seconds)
+    times = split_times(log.frame, log.time_resolution, config)
+    return TaskContext.from_log(log, catalog, fit_until=times.test_start)
+
+
+def _with_sessions(log: EventLog, gap_seconds: int) -> EventLog:
+    """Keeps a complete, contiguous `session_id` of second-resolution logs; else cuts sessions.
+
+    On day-granular logs the session is always the user-day.
+    """
+    frame = log.frame
+    keep = log.time_resolution == "second" and "session_id" in frame.columns and frame["session_id"].null_count() == 0
+    if not keep:
+        return Sessionizer(gap_seconds).apply(log)
+    ordered = frame.sort(["user_id", "timestamp"], maintain_order=True)
+    changes = (ordered["session_id"] != ordered["session_id"].shift(1)) | (ordered["user_id"] != ordered["user_id"].shift(1))
+    runs = int(changes.fill_null(True).sum())
+    sessions = ordered.select(pl.struct("user_id", "session_id").n_unique()).item()
+    if runs != sessions:
+        raise DataError("session_id values are not contiguous in time within a user", column="session_id",
+                        expected="each session's events uninterrupted by another session of the same user")
+    return log
+
+
+def event_classes(context: TaskContext) -> tuple[str, ...]:
+    """The canonical event types that occur in the log, in canonical order (next-event-type classes)."""
+    present = set(context.events["event_type"].unique().to_list())
+    return tuple(t for t in CANONICAL_EVENT_TYPES if t in present)
+
+
+def build_examples(task: str, context: TaskContext, config: TaskConfig | None = None) -> TaskExamples:
+    """Labelled train/valid/test examples of `task` (one of `TASKS`) on the context's log."""
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    config = config or TaskConfig()
+    times = split_times(context.events, context.time_resolution, config)
+    if task == "intent":
+        return _numbered(TaskExamples(task, _intent(context, times, config)))
+    grid = _user_cutoffs(context, times, config)
+    if task == "item-propensity":
+        return _numbered(TaskExamples(task, _item_candidates(context, grid, times, config)))
+    if task == "next-event-type":
+        classes = event_classes(context)
+        has_next = grid.filter(pl.col("n_next") > 0)
+        label = pl.col("next_type").replace_strict({c: i for i, c in enumerate(classes)}, return_dtype=pl.Int64)
+        return _numbered(TaskExamples(task, has_next.with_columns(label=label), classes))
+    label = (pl.col("n_purchases") > 0) if task == "propensity" else (pl.col("n_next") == 0)
+    return _numbered(TaskExamples(task, grid.with_columns(label=label.cast(pl.Int64))))
+
+
+def _numbered(examples: TaskExamples) -> TaskExamples:
+    """Canonical column order and types, extra task columns after, `example_id` = row number."""
+    frame = examples.frame.with_columns(example_id=pl.int_range(pl.len(), dtype=pl.Int64))
+    extra = [c for c in ("session_id", "item_id", "prefix") if c in frame.columns]
+    frame = frame.select([pl.col(c).cast(t) for c, t in EXAMPLE_COLUMNS.items()] + extra)
+    return TaskExamples(examples.task, frame, examples.classes)
+
+
+def _user_cutoffs(context: TaskContext, times: SplitTimes, config: TaskConfig) -> pl.DataFrame:
+    """Active users at every cut-off with their history length, future purchases and next event."""
+    events = context.events
+    starts = np.flatnonzero(events["position"].to_numpy() == 0)
+    user_ids, offsets = events["user_id"].gather(starts), np.append(starts, events.height)
+    lengths = np.diff(offsets)
+    stamps = events["timestamp"].to_numpy() - times.start
+    keys = np.repeat(np.arange(len(starts)), lengths) * _KEY_SHIFT + stamps
+    type_names = events["event_type"].unique(maintain_order=True)
+    type_codes = events["event_type"].replace_strict(type_names, pl.int_range(len(type_names), eager=True)).to_numpy()
+    purchase_keys = keys[events["event_type"].to_numpy() == "purchase"]
+    base = np.arange(len(starts)) * _KEY_SHIFT
+    parts = []
+    for cutoff, split in times.cutoffs(config):
+        t, t_end = cutoff - times.start, cutoff - times.start + times.horizon
+        before = np.searchsorted(keys, base + t)
+        history = before - offsets[:-1]
+        last = stamps[np.maximum(before - 1, 0)]
+        active = (history > 0) & (last >= t - config.lookback_days * DAY)
+        n_next = np.searchsorted(keys, base + t_end) - before
+        n_purchases = np.searchsorted(purchase_keys, base + t_end) - np.searchsorted(purchase_keys, base + t)
+        next_type = type_codes[np.minimum(before, len(type_codes) - 1)]
+        parts.append(pl.DataFrame({
+            "user_id": user_ids.filter(active), "history_end": history[active], "cutoff": np.full(active.sum(), cutoff),
+            "split": np.full(active.sum(), split), "n_next": n_next[active], "n_purchases": n_purchases[active],
+            "next_type": type_names.gather(next_type[active]),
+        }))
+    return pl.concat(parts)
+
+
+def _item_candidates(context: TaskContext, grid: pl.DataFrame, times: SplitTimes, config: TaskConfig) -> pl.DataFrame:
+    """(user, cut-off, item) for the items viewed/carted in the lookback window; 1 if bought in the window."""
+    recent = (
+        grid.select("user_id", "cutoff", "history_end", "split")
+        .join(context.events.select("user_id", "item_id", "timestamp", "event_type", "position"), on="user_id")
+        .filter((pl.col("position") < pl.col("history_end")) & (pl.col("event_type") != "purchase")
+                & (pl.col("timestamp") >= pl.col("cutoff") - config.lookback_days * DAY))
+        .group_by("user_id", "cutoff", "history_end", "split", "item_id").agg(pl.col("position").max().alias("last_seen"))
+        .filter(pl.col("last_seen").rank("ordinal", descending=True).over("user_id", "cutoff") <= config.max_candidate_items)
+    )
+    purchases = context.events.filter(pl.col("event_type") == "purchase").select("user_id", "item_id", "timestamp")
+    bought = (
+        recent.select("user_id", "cutoff", "item_id").join(purchases, on=["user_id", "item_id"])
+        .filter((pl.col("timestamp") >= pl.col("cutoff")) & (pl.col("timestamp") < pl.col("cutoff") + times.horizon))
+        .select("user_id", "cutoff", "item_id").unique().with_columns(label=pl.lit(1, pl.Int64))
+    )
+    labelled = recent.join(bought, on=["user_id", "cutoff", "item_id"], how="left").with_columns(pl.col("label").fill_null(0))
+    return labelled.sort("cutoff", "user_id", "last_seen", descending=[False, False, True])
+
+
+def _intent(context: TaskContext, times: SplitTimes, config: TaskConfig) -> pl.DataFrame:
+    """One example per session and prefix: the first n events (all purchase-free), or all of them."""
+    events = context.events.with_columns(
+        is_purchase=pl.col("event_type") == "purchase",
+        before_purchase=(pl.col("event_type") == "purchase").cast(pl.Int64).cum_sum().over("user_id", "session_id") == 0,
+    )
+    sessions = events.group_by("user_id", "session_id", maintain_order=True).agg(
+        first=pl.col("position").min(), start=pl.col("timestamp").min(), last=pl.col("timestamp").max(),
+        free=(pl.col("before_purchase") & ~pl.col("is_purchase")).sum().cast(pl.Int64),
+        label=pl.col("is_purchase").any().cast(pl.Int64),
+    )
+    split = (pl.when(pl.col("start") >= times.test_start).then(pl.lit("test"))
+             .when((pl.col("start") >= times.valid_start) & (pl.col("last") < times.test_start)).then(pl.lit("valid"))
+             .when(pl.col("last") < times.valid_start).then(pl.lit("train")))
+    sessions = sessions.with_columns(split=split).filter(pl.col("split").is_not_null())
+    prefixes = [sessions.filter(pl.col("free") >= n).with_columns(prefix=pl.lit(str(n)), n=pl.lit(n, pl.Int64))
+                for n in sorted(set(config.prefix_lengths))]
+    prefixes.append(sessions.filter(pl.col("free") >= 1).with_columns(prefix=pl.lit("all"), n=pl.col("free")))
+    frame = pl.concat(prefixes).with_columns(history_end=pl.col("first") + pl.col("n"))
+    # The prediction is made right after the prefix's last event: that event's time is the cut-off.
+    last_seen = events.select("user_id", pl.col("position") + 1, pl.col("timestamp").alias("cutoff"))
+    frame = frame.join(last_seen.rename({"position": "history_end"}), on=["user_id", "history_end"])
+    return frame.sort("start", "user_id", "session_id", "n")

@@ -1,0 +1,54 @@
+"""The registry of task models: factories for fitting, loaders for saved models.
+
+`MODEL_FACTORIES[name](context, shared)` returns an unfitted `TaskModel`. `shared` is one dict per
+dataset that models may use to share expensive things across tasks (a pre-trained behaviour
+Transformer, cached features); the caller keeps it alive for all tasks of that dataset.
+
+`MODEL_LOADERS[kind](directory, shared)` rebuilds a saved model from the folder its `save` wrote;
+`kind` is the `"kind"` field of that folder's `model.json`. When loading from a bundle, `shared`
+holds `"bundle_dir"` (the bundle's folder), so a loader can reach the behaviour model saved there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from shopformer.errors import ConfigError, DataError
+from shopformer.tasks.base import TaskContext, TaskModel
+from shopformer.tasks.baselines import LightGBMModel, LogisticModel
+
+__all__ = ["MODEL_FACTORIES", "MODEL_LOADERS", "load_model", "make_model"]
+
+ModelFactory = Callable[[TaskContext, dict], TaskModel]
+ModelLoader = Callable[[Path, dict], TaskModel]
+
+MODEL_FACTORIES: dict[str, ModelFactory] = {
+    "lightgbm": lambda context, shared: LightGBMModel(),
+    "logistic": lambda context, shared: LogisticModel(),
+}
+
+MODEL_LOADERS: dict[str, ModelLoader] = {
+    "lightgbm": lambda directory, shared: LightGBMModel.load(directory),
+    "logistic": lambda directory, shared: LogisticModel.load(directory),
+}
+
+
+def make_model(name: str, context: TaskContext, shared: dict) -> TaskModel:
+    """An unfitted model by registry name; an unknown name is a `ConfigError` listing the known ones."""
+    if name not in MODEL_FACTORIES:
+        raise ConfigError(f"unknown task model {name!r}; choose from {', '.join(MODEL_FACTORIES)}")
+    return MODEL_FACTORIES[name](context, shared)
+
+
+def load_model(directory: str | Path, shared: dict | None = None) -> TaskModel:
+    """The saved model in `directory`, by the `kind` its `model.json` names."""
+    path = Path(directory) / "model.json"
+    if not path.is_file():
+        raise DataError("not a saved task model folder (no model.json)", path=str(directory))
+    kind = json.loads(path.read_text(encoding="utf-8")).get("kind")
+    if kind not in MODEL_LOADERS:
+        raise DataError(f"saved task model of unknown kind {kind!r}", path=str(path),
+                        expected=" or ".join(MODEL_LOADERS))
+    return MODEL_LOADERS[kind](Path(directory), {} if shared is None else shared)
