@@ -8,6 +8,7 @@ from shopformer.cli.benchmark import benchmark_app
 from shopformer.cli.data import data_app
 from shopformer.cli.model import TRAIN_EXAMPLES, evaluate, recommend, train
 from shopformer.cli.quickstart import quickstart
+from shopformer.cli.serve import SERVE_EXAMPLES, serve
 
 app = typer.Typer(
     name="shopformer",
@@ -22,6 +23,7 @@ app.command("quickstart")(quickstart)
 app.command("train", epilog=TRAIN_EXAMPLES)(train)
 app.command("evaluate")(evaluate)
 app.command("recommend")(recommend)
+app.command("serve", epilog=SERVE_EXAMPLES)(serve)
 
 
 def main() -> None:

@@ -1,0 +1,180 @@
+"""The HTTP API (FastAPI) over a `Service`: routes, API-key checks, JSON errors, body-size limit, metrics.
+
+Every error is a JSON body `{"error": code, "detail": ..., "hint": ...}`: 401 without a valid
+`X-API-Key` where one is configured, 404 for unknown items/routes, 409 for what the bundle cannot
+do, 413 for an oversized body, 422 for malformed or unknown fields.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException
+
+from shopformer import __version__
+from shopformer.errors import ShopformerError
+from shopformer.serve.engine import Engine, Recommendation, UnavailableError
+from shopformer.serve.limits import BodySizeLimit, RequestMetrics
+from shopformer.serve.schemas import (
+    MAX_K, ErrorOut, EventsIn, EventsOut, ForgetOut, PredictionsOut, RecommendationsOut, ReloadIn, SearchOut,
+    SessionIn, SimilarOut, UserEventsOut, UserStateOut,
+)
+from shopformer.serve.service import Service
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+K = Annotated[int, Query(ge=1, le=MAX_K, description="how many items")]
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 404, 409, 413, 422)}
+
+
+def _error(status: int, error: str, detail: Any, hint: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail, "hint": hint}, status_code=status)
+
+
+def create_app(service: Service, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+    """The ASGI application serving `service`."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        await service.start()
+        yield
+        await service.stop()
+
+    app = FastAPI(title="Shopformer", version=__version__, lifespan=lifespan, responses=_ERRORS,
+                  description="Real-time recommendations, predictions and event ingestion over a Shopformer bundle.")
+    _add_error_handlers(app)
+    _add_routes(app, service)
+    app.add_middleware(RequestMetrics, metrics=service.metrics)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = jsonable_encoder(exc.errors(), custom_encoder={bytes: lambda b: b.decode("utf-8", "replace")})
+        return _error(422, "invalid_request", errors, "see the OpenAPI schema at /docs")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail).lower().replace(" ", "_"), exc.detail)
+
+    @app.exception_handler(UnavailableError)
+    async def unavailable(_: Request, exc: UnavailableError) -> JSONResponse:
+        return _error(exc.status, "not_available", str(exc), exc.hint)
+
+    @app.exception_handler(LookupError)
+    async def not_found(_: Request, exc: LookupError) -> JSONResponse:
+        return _error(404, "not_found", str(exc.args[0]) if exc.args else "not found")
+
+    @app.exception_handler(ShopformerError)
+    async def bad_input(_: Request, exc: ShopformerError) -> JSONResponse:
+        return _error(422, "invalid_input", str(exc))
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("request failed")
+        return _error(500, "internal_error", f"{type(exc).__name__}: the server could not answer this request")
+
+
+def _api_key_check(service: Service):
+    async def require_key(x_api_key: Annotated[str | None, Header(description="required when the service has an API key")] = None) -> None:
+        if service.api_key is None:
+            return
+        if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), service.api_key.encode()):
+            raise HTTPException(401, "missing or wrong X-API-Key header")
+
+    return Depends(require_key)
+
+
+def _items(result: Recommendation) -> list[dict[str, Any]]:
+    return [{"item_id": item, "score": score, "rank": rank}
+            for rank, (item, score) in enumerate(zip(result.item_ids, result.scores), 1)]
+
+
+def _add_routes(app: FastAPI, service: Service) -> None:
+    writes = [_api_key_check(service)]
+
+    @app.post("/v1/events", response_model=EventsOut, dependencies=writes, tags=["events"])
+    async def post_events(body: EventsIn) -> dict[str, Any]:
+        """Validates events like rows of a file, stores the accepted ones durably, updates the users' states."""
+        return await service.ingest([e.model_dump(exclude_none=True) for e in body.events], body.time_format)
+
+    @app.get("/v1/users/{user_id}/events", response_model=UserEventsOut, tags=["users"])
+    async def user_events(user_id: str) -> dict[str, Any]:
+        return {"user_id": user_id, "events": await service.user_events(user_id)}
+
+    @app.get("/v1/users/{user_id}/state", response_model=UserStateOut, tags=["users"])
+    async def user_state(user_id: str) -> dict[str, Any]:
+        """The recent items the model reads for this user (bundle history plus ingested events)."""
+        engine = service.engine
+        items = engine.item_ids[engine.states.history(user_id)[0]].tolist()
+        # Searches and items the bundle does not know have no id in the bundle: null.
+        return {"user_id": user_id, "known": engine.states.knows(user_id), "recent_items": [i or None for i in items]}
+
+    @app.delete("/v1/users/{user_id}", response_model=ForgetOut, dependencies=writes, tags=["users"])
+    async def forget_user(user_id: str) -> dict[str, Any]:
+        """Forgets a user: stored events deleted, bundle history and state dropped."""
+        return {"user_id": user_id, "deleted_events": await service.forget(user_id)}
+
+    @app.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut, tags=["recommendations"])
+    async def user_recommendations(user_id: str, k: K = 10, filter_seen: bool = True, category: str | None = None) -> dict[str, Any]:
+        engine, result = await service.recommend_user(user_id, k, filter_seen, category)
+        return {"user_id": user_id, "source": result.source, "items": _items(result), "model_version": engine.version}
+
+    @app.post("/v1/recommendations", response_model=RecommendationsOut, tags=["recommendations"])
+    async def session_recommendations(body: SessionIn) -> dict[str, Any]:
+        """Recommendations for an anonymous session (item ids or event objects, oldest first)."""
+        sequence = [item.model_dump() if hasattr(item, "model_dump") else item for item in body.sequence]
+        engine, result = await service.recommend_session(sequence, body.k, body.filter_seen, body.category)
+        return {"user_id": None, "source": result.source, "items": _items(result), "model_version": engine.version}
+
+    @app.get("/v1/users/{user_id}/predictions", response_model=PredictionsOut, tags=["predictions"])
+    async def predictions(user_id: str) -> dict[str, Any]:
+        """Intent, propensity and churn probabilities from the bundle's prediction heads."""
+        engine, answer = await service.predict(user_id)
+        return {"user_id": user_id, "predictions": answer, "model_version": engine.version}
+
+    @app.get("/v1/items/{item_id}/similar", response_model=SimilarOut, tags=["items"])
+    async def similar_items(item_id: str, k: K = 10) -> dict[str, Any]:
+        """Items whose model vectors are closest (cosine) to this item's."""
+        engine, (items, scores) = await service.similar(item_id, k)
+        return {"item_id": item_id, "items": _items(Recommendation(items, scores, "model")), "model_version": engine.version}
+
+    @app.get("/v1/search", response_model=SearchOut, tags=["items"])
+    async def search(q: Annotated[str, Query(min_length=1, max_length=500)], user_id: str | None = None, k: K = 10) -> dict[str, Any]:
+        """Text search over the catalog's item embeddings; re-ranked by the user's taste when `user_id` is given."""
+        engine, found = await service.search(q, user_id, k)
+        columns = zip(found["item_ids"], found["scores"], found["text_scores"], found["personal_scores"])
+        items = [{"item_id": i, "score": s, "rank": r, "text_score": t, "personal_score": p}
+                 for r, (i, s, t, p) in enumerate(columns, 1)]
+        return {"query": q, "user_id": user_id, "personalised": user_id is not None and any(found["personal_scores"]),
+                "items": items, "model_version": engine.version}
+
+    @app.get("/healthz", tags=["service"])
+    async def healthz() -> dict[str, Any]:
+        return await service.health()
+
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])
+    async def metrics() -> str:
+        """Prometheus text format."""
+        engine = service.engine
+        return service.metrics.render({"shopformer_users_with_ingested_events": engine.states.n_ingested_users})
+
+    @app.post("/v1/admin/reload", dependencies=writes, tags=["service"])
+    async def reload(body: ReloadIn | None = None) -> dict[str, Any]:
+        """Loads a bundle fully beside the current one, then swaps it in; requests never fail meanwhile."""
+        started = time.perf_counter()
+        engine: Engine = await service.reload(body.bundle if body else None)
+        return {"model_version": engine.version, "bundle": str(engine.bundle_dir), "seconds": round(time.perf_counter() - started, 2)}

@@ -1,0 +1,181 @@
+"""The service behind the HTTP API: one engine reference, the event store, and who may change what.
+
+Threads: the event loop owns the users' states; the one model thread runs every model call
+(micro-batched recommendations, search, predictions); the one store thread runs every database
+call. Writes (ingest, forget, the final step of a reload) hold one lock, so a reload that rebuilds
+the states from the store cannot miss an event stored meanwhile. Reads never wait for a reload: a
+new bundle is loaded and warmed up beside the old one and swapped in by replacing one reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import polars as pl
+
+from shopformer.errors import ConfigError
+from shopformer.serve.batching import MicroBatcher
+from shopformer.serve.engine import Engine, Recommendation, RecommendationQuery
+from shopformer.serve.ingest import validate_batch
+from shopformer.serve.metrics import Metrics
+from shopformer.serve.store import EventStore, open_store
+
+__all__ = ["Service"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Service:
+    """Everything a request needs; build it with `Service.open`, then `await start()` in the event loop."""
+
+    def __init__(self, engine: Engine, store: EventStore, *, threads: int, api_key: str | None,
+                 text_cache_dir: Path | None) -> None:
+        self.engine, self.store = engine, store
+        self.threads, self.api_key, self.text_cache_dir = threads, api_key, text_cache_dir
+        self.metrics = Metrics()
+        self.metrics.model_version = engine.version
+        self._model_thread = ThreadPoolExecutor(1, thread_name_prefix="shopformer-model")
+        self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="shopformer-store")
+        self.batcher: MicroBatcher = MicroBatcher(_score_groups, self._model_thread,
+                                                  on_batch=self.metrics.batch_sizes.observe)
+        self._write_lock: asyncio.Lock | None = None
+        self._reload_lock: asyncio.Lock | None = None
+        self.started = time.time()
+
+    @classmethod
+    def open(cls, bundle_dir: str | Path, store: str | Path, *, threads: int = 1, api_key: str | None = None,
+             text_cache_dir: str | Path | None = None) -> Service:
+        """Loads the bundle, opens the store and rebuilds the users' states from it (blocking)."""
+        import torch
+
+        torch.set_num_threads(threads)
+        cache = Path(text_cache_dir) if text_cache_dir else None
+        engine = Engine.load(bundle_dir, threads=threads, text_cache_dir=cache)
+        event_store = open_store(store)
+        engine.restore(event_store.frame(), event_store.forgotten())
+        return cls(engine, event_store, threads=threads, api_key=api_key, text_cache_dir=cache)
+
+    async def start(self) -> None:
+        self._write_lock, self._reload_lock = asyncio.Lock(), asyncio.Lock()
+        self.batcher.start()
+
+    async def stop(self) -> None:
+        await self.batcher.stop()
+        await self._in_store(self.store.close)
+        self._model_thread.shutdown(wait=False)
+        self._store_thread.shutdown(wait=True)
+
+    async def _in_store(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._store_thread, function, *args)
+
+    async def _in_model(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._model_thread, function, *args)
+
+    # ----------------------------------------------------------------------------- events
+
+    async def ingest(self, events: list[dict[str, Any]], time_format: str) -> dict[str, Any]:
+        """Validates, stores (durably, before returning) and applies events to the users' states."""
+        batch = await self._in_store(validate_batch, events, time_format)
+        async with self._write_lock:
+            new_ids = set(await self._in_store(self.store.add, batch.accepted))
+            new = batch.accepted.filter(pl.col("event_id").is_in(list(new_ids)))
+            self.engine.states.apply(new)
+        accepted = [{"index": index, "event_id": event_id, "status": "stored" if event_id in new_ids else "duplicate"}
+                    for index, event_id in sorted(zip(batch.accepted["index"].to_list(), batch.accepted["event_id"].to_list()))]
+        counts = {"stored": new.height, "duplicate": batch.accepted.height - new.height, "rejected": len(batch.rejected)}
+        for outcome, count in counts.items():
+            self.metrics.events[outcome] += count
+        return {"stored": counts["stored"], "duplicates": counts["duplicate"], "accepted": accepted, "rejected": batch.rejected}
+
+    async def user_events(self, user_id: str) -> list[dict[str, Any]]:
+        return await self._in_store(self.store.user_events, user_id)
+
+    async def forget(self, user_id: str) -> int:
+        """Removes the user's events from the store and every trace from memory."""
+        async with self._write_lock:
+            deleted = await self._in_store(self.store.forget, user_id)
+            self.engine.states.forget(user_id)
+        return deleted
+
+    # ----------------------------------------------------------------------------- recommendations
+
+    async def recommend_user(self, user_id: str, k: int, filter_seen: bool, category: str | None) -> tuple[Engine, Recommendation]:
+        engine = self.engine
+        query = RecommendationQuery(engine.states.history(user_id), k, filter_seen, self._mask(engine, category))
+        return engine, await self.batcher.submit((engine, query))
+
+    async def recommend_session(self, sequence: Sequence[Any], k: int, filter_seen: bool, category: str | None) -> tuple[Engine, Recommendation]:
+        engine = self.engine
+        events = [item if isinstance(item, dict) else {"item_id": item} for item in sequence]
+        history = engine.encode_events([e["item_id"] for e in events], [e.get("event_type") for e in events],
+                                       [e.get("timestamp") for e in events])
+        query = RecommendationQuery(history, k, filter_seen, self._mask(engine, category))
+        return engine, await self.batcher.submit((engine, query))
+
+    @staticmethod
+    def _mask(engine: Engine, category: str | None):
+        return None if category is None else engine.category_mask(category)
+
+    async def similar(self, item_id: str, k: int) -> tuple[Engine, tuple[list[str], list[float]]]:
+        engine = self.engine
+        return engine, await self._in_model(engine.similar, item_id, k)
+
+    async def search(self, query: str, user_id: str | None, k: int) -> tuple[Engine, dict[str, Any]]:
+        engine = self.engine
+        _ = engine.text_index  # a bundle without text answers before the text model is loaded
+        history = engine.states.history(user_id) if user_id is not None else None
+        return engine, await self._in_model(engine.search, query, k, history)
+
+    async def predict(self, user_id: str) -> tuple[Engine, dict[str, Any]]:
+        engine = self.engine
+        engine.check_prediction_heads()
+        events = await self._in_store(self.store.frame, user_id)
+        if events.is_empty():
+            raise LookupError(f"user {user_id!r} has no stored events to predict from")
+        frame = events.select("user_id", "item_id", "timestamp", "event_type")
+        return engine, await self._in_model(engine.predict, frame, user_id)
+
+    # ----------------------------------------------------------------------------- reload
+
+    async def reload(self, bundle_dir: str | None) -> Engine:
+        """Loads a bundle (default: the current one again) beside the old one, then swaps it in."""
+        path = Path(bundle_dir) if bundle_dir else self.engine.bundle_dir
+        if not path.is_dir():
+            raise ConfigError(f"bundle folder {path} does not exist")
+        async with self._reload_lock:
+            engine = await asyncio.to_thread(Engine.load, path, threads=self.threads, text_cache_dir=self.text_cache_dir)
+            async with self._write_lock:
+                events, forgotten = await self._in_store(lambda: (self.store.frame(), self.store.forgotten()))
+                await asyncio.to_thread(engine.restore, events, forgotten)
+                self.engine = engine  # the swap: requests from here on use the new bundle
+            self.metrics.reloads += 1
+            self.metrics.model_version = engine.version
+        logger.info("now serving %s", engine.version)
+        return engine
+
+    async def health(self) -> dict[str, Any]:
+        engine = self.engine
+        return {"status": "ok", "model_version": engine.version, "bundle": str(engine.bundle_dir),
+                "items": engine.n_items - 2, "users_with_ingested_events": engine.states.n_ingested_users,
+                "stored_events": await self._in_store(self.store.count), "store": self.store.location,
+                "item_index": engine.item_index.kind, "uptime_s": round(time.time() - self.started, 1)}
+
+
+def _score_groups(items: Sequence[tuple[Engine, RecommendationQuery]]) -> list[Recommendation]:
+    """Scores a micro-batch: one model call per engine (two only while a reload swaps engines)."""
+    results: list[Recommendation | None] = [None] * len(items)
+    groups: dict[int, tuple[Engine, list[int]]] = {}
+    for position, (engine, _) in enumerate(items):
+        groups.setdefault(id(engine), (engine, []))[1].append(position)
+    for engine, positions in groups.values():
+        for position, result in zip(positions, engine.recommend([items[p][1] for p in positions])):
+            results[position] = result
+    return results
+
