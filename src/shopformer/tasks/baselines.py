@@ -87,7 +87,7 @@ class LogisticModel(_FeatureModel):
             if best is None or score > best[0]:
                 best = (score, fit, {"C": c, "balanced": balanced})
         _, fit, self.params_ = best
-        self.coef_, self.intercept_ = fit.coef_, fit.intercept_
+        self.coef_, self.intercept_ = _all_classes(fit, len(self.classes_))
         return self
 
     def _scaled(self, values: np.ndarray) -> np.ndarray:
@@ -116,6 +116,15 @@ class LogisticModel(_FeatureModel):
         model.mean_, model.scale_ = np.array(meta["mean"]), np.array(meta["scale"])
         model.coef_, model.intercept_ = np.array(meta["coef"]), np.array(meta["intercept"])
         return model
+
+
+def _all_classes(fit: LogisticRegression, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients with a row per task class: a class absent from training gets ~zero probability."""
+    if n_classes == 2:
+        return fit.coef_, fit.intercept_
+    coef, intercept = np.zeros((n_classes, fit.coef_.shape[1])), np.full(n_classes, -30.0)
+    coef[fit.classes_], intercept[fit.classes_] = fit.coef_, fit.intercept_
+    return coef, intercept
 
 
 def _log_scale(values: np.ndarray) -> np.ndarray:

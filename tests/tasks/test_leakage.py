@@ -1,0 +1,64 @@
+"""No leakage: features never read events at or after the cut-off, and labels carry all the signal."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from shopformer.data.demo import DemoShopConfig, generate_demo_shop
+from shopformer.data.ingest import ingest_files
+from shopformer.tasks.base import TASKS, TaskContext, TaskExamples
+from shopformer.tasks.examples import build_examples, task_context
+from shopformer.tasks.features import example_features
+from shopformer.tasks.metrics import roc_auc
+from shopformer.tasks.models import make_model
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    files = generate_demo_shop(tmp_path_factory.mktemp("shop"), DemoShopConfig(n_users=400, days=30, seed=7))
+    dataset = ingest_files(files.events, files.catalog, name="demo").dataset
+    return task_context(dataset.events, dataset.catalog)
+
+
+def _earliest_per_user(examples: TaskExamples) -> TaskExamples:
+    frame = examples.frame.filter(pl.col("history_end") == pl.col("history_end").min().over("user_id"))
+    return TaskExamples(examples.task, frame.unique("user_id", keep="first", maintain_order=True), examples.classes)
+
+
+def _scrambled_future(context: TaskContext, examples: TaskExamples) -> TaskContext:
+    """Every event at or after each user's earliest example is rewritten, and more events appended."""
+    ends = examples.frame.select("user_id", "history_end")
+    events = context.events.join(ends, on="user_id", how="left", maintain_order="left")
+    future = pl.col("position") >= pl.col("history_end").fill_null(0)
+    scrambled = events.with_columns(
+        event_type=pl.when(future).then(pl.lit("purchase")).otherwise("event_type"),
+        item_id=pl.when(future).then(pl.lit("p00001")).otherwise("item_id"),
+        value=pl.when(future).then(pl.lit(9999.0)).otherwise("value"),
+    ).drop("history_end")
+    extra = scrambled.group_by("user_id").agg(pl.all().last()).with_columns(
+        pl.col("timestamp") + 3600, pl.col("position") + 1).select(scrambled.columns)
+    return TaskContext(pl.concat([scrambled, extra]).sort("user_id", "position"), context.catalog,
+                       context.time_resolution, context.fit_until)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_features_ignore_every_event_at_or_after_the_cutoff(shop, task):
+    examples = _earliest_per_user(build_examples(task, shop))
+    before = example_features(shop, examples)
+    after = example_features(_scrambled_future(shop, examples), examples)
+    assert before.names == after.names
+    assert np.array_equal(before.values, after.values)
+
+
+@pytest.mark.parametrize("task", ["intent", "churn"])
+def test_shuffled_future_labels_leave_nothing_to_learn(shop, task):
+    examples = build_examples(task, shop)
+    train, valid, test = (examples.split(s) for s in ("train", "valid", "test"))
+    rng = np.random.default_rng(0)
+    shuffle = lambda part: TaskExamples(task, part.frame.with_columns(label=pl.Series(rng.permutation(part.labels))))  # noqa: E731
+    real = make_model("lightgbm", shop, {}).fit(train, valid, shop)
+    blind = make_model("lightgbm", shop, {}).fit(shuffle(train), shuffle(valid), shop)
+    assert roc_auc(test.labels, real.predict_proba(test, shop)) > 0.65
+    assert abs(roc_auc(test.labels, blind.predict_proba(test, shop)) - 0.5) < 0.06
