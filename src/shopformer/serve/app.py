@@ -53,6 +53,7 @@ def create_app(service: Service, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     app = FastAPI(title="Shopformer", version=__version__, lifespan=lifespan, responses=_ERRORS,
                   description="Real-time recommendations, predictions and event ingestion over a Shopformer bundle.")
+    app.state.service = service
     _add_error_handlers(app)
     _add_routes(app, service)
     app.add_middleware(RequestMetrics, metrics=service.metrics)
