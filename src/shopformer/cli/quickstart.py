@@ -52,6 +52,7 @@ def quickstart(
     console.print(f"\n[green]Done.[/] Prepared data in {out / 'prepared'}, plot in {out / 'summary.png'}, "
                   f"quarantined rows in {out / 'ingest'}, model bundle in {bundle}.\n"
                   f"Next: shopformer recommend --bundle {bundle} --user {prepared.user_encoder.classes_[0]} -k 5")
+    _print_serving_hint(bundle, prepared.user_encoder.classes_[0])
 
 
 def _train_and_recommend(prepared, bundle: Path, minutes: float) -> Path:
@@ -65,3 +66,10 @@ def _train_and_recommend(prepared, bundle: Path, minutes: float) -> Path:
     recommendations = model.recommend(users=users, k=5).join(titles, on="item_id", how="left", maintain_order="left")
     show_table(recommendations, "Top 5 items for three demo users")
     return bundle
+
+
+def _print_serving_hint(bundle: Path, user: str) -> None:
+    """How to serve the bundle over HTTP, and a request that works against it."""
+    console.print(f"Serve it: shopformer serve --bundle {bundle} --port 8000\n"
+                  f"Then:     curl 'http://127.0.0.1:8000/v1/users/{user}/recommendations?k=5'",
+                  highlight=False, markup=False, soft_wrap=True)

@@ -40,6 +40,7 @@ def serve(
     api_key_file: Annotated[Optional[Path], typer.Option("--api-key-file", help="File holding the key that writes, deletes and reloads must send as X-API-Key.")] = None,
     threads: Annotated[int, typer.Option("--threads", min=1, help="Torch threads for scoring.")] = 1,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", min=0.001, help="Largest request body accepted (413 beyond).")] = 4.0,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Most recommendation requests scored in one model call (1: no micro-batching).")] = 64,
 ) -> None:
     """Serve recommendations, predictions and event ingestion over HTTP (JSON), from one bundle."""
     from shopformer.serve import require_serve_extra
@@ -51,7 +52,7 @@ def serve(
     from shopformer.serve.service import Service
 
     key = _api_key(api_key_file)
-    service = Service.open(bundle, store, threads=threads, api_key=key)
+    service = Service.open(bundle, store, threads=threads, api_key=key, max_batch=max_batch)
     app = create_app(service, max_body_bytes=int(max_body_mb * 1024 * 1024))
     console.print(f"Serving {service.engine.version} on http://{host}:{port} (store: {service.store.location}"
                   f"{', API key required for writes' if key else ''}); docs at http://{host}:{port}/docs")

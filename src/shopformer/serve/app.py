@@ -99,6 +99,8 @@ def _api_key_check(service: Service):
     return Depends(require_key)
 
 
+# The hot endpoints return a JSONResponse: their dicts are built to the response model already, and
+# validating them again would cost more than scoring a micro-batch; `response_model` still documents them.
 def _items(result: Recommendation) -> list[dict[str, Any]]:
     return [{"item_id": item, "score": score, "rank": rank}
             for rank, (item, score) in enumerate(zip(result.item_ids, result.scores), 1)]
@@ -108,9 +110,9 @@ def _add_routes(app: FastAPI, service: Service) -> None:
     writes = [_api_key_check(service)]
 
     @app.post("/v1/events", response_model=EventsOut, dependencies=writes, tags=["events"])
-    async def post_events(body: EventsIn) -> dict[str, Any]:
+    async def post_events(body: EventsIn) -> JSONResponse:
         """Validates events like rows of a file, stores the accepted ones durably, updates the users' states."""
-        return await service.ingest([e.model_dump(exclude_none=True) for e in body.events], body.time_format)
+        return JSONResponse(await service.ingest([e.model_dump(exclude_none=True) for e in body.events], body.time_format))
 
     @app.get("/v1/users/{user_id}/events", response_model=UserEventsOut, tags=["users"])
     async def user_events(user_id: str) -> dict[str, Any]:
@@ -130,16 +132,16 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         return {"user_id": user_id, "deleted_events": await service.forget(user_id)}
 
     @app.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut, tags=["recommendations"])
-    async def user_recommendations(user_id: str, k: K = 10, filter_seen: bool = True, category: str | None = None) -> dict[str, Any]:
+    async def user_recommendations(user_id: str, k: K = 10, filter_seen: bool = True, category: str | None = None) -> JSONResponse:
         engine, result = await service.recommend_user(user_id, k, filter_seen, category)
-        return {"user_id": user_id, "source": result.source, "items": _items(result), "model_version": engine.version}
+        return JSONResponse({"user_id": user_id, "source": result.source, "items": _items(result), "model_version": engine.version})
 
     @app.post("/v1/recommendations", response_model=RecommendationsOut, tags=["recommendations"])
-    async def session_recommendations(body: SessionIn) -> dict[str, Any]:
+    async def session_recommendations(body: SessionIn) -> JSONResponse:
         """Recommendations for an anonymous session (item ids or event objects, oldest first)."""
         sequence = [item.model_dump() if hasattr(item, "model_dump") else item for item in body.sequence]
         engine, result = await service.recommend_session(sequence, body.k, body.filter_seen, body.category)
-        return {"user_id": None, "source": result.source, "items": _items(result), "model_version": engine.version}
+        return JSONResponse({"user_id": None, "source": result.source, "items": _items(result), "model_version": engine.version})
 
     @app.get("/v1/users/{user_id}/predictions", response_model=PredictionsOut, tags=["predictions"])
     async def predictions(user_id: str) -> dict[str, Any]:

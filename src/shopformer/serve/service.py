@@ -36,14 +36,14 @@ class Service:
     """Everything a request needs; build it with `Service.open`, then `await start()` in the event loop."""
 
     def __init__(self, engine: Engine, store: EventStore, *, threads: int, api_key: str | None,
-                 text_cache_dir: Path | None) -> None:
+                 text_cache_dir: Path | None, max_batch: int = 64) -> None:
         self.engine, self.store = engine, store
         self.threads, self.api_key, self.text_cache_dir = threads, api_key, text_cache_dir
         self.metrics = Metrics()
         self.metrics.model_version = engine.version
         self._model_thread = ThreadPoolExecutor(1, thread_name_prefix="shopformer-model")
         self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="shopformer-store")
-        self.batcher: MicroBatcher = MicroBatcher(_score_groups, self._model_thread,
+        self.batcher: MicroBatcher = MicroBatcher(_score_groups, self._model_thread, max_batch=max_batch,
                                                   on_batch=self.metrics.batch_sizes.observe)
         self._write_lock: asyncio.Lock | None = None
         self._reload_lock: asyncio.Lock | None = None
@@ -51,8 +51,11 @@ class Service:
 
     @classmethod
     def open(cls, bundle_dir: str | Path, store: str | Path, *, threads: int = 1, api_key: str | None = None,
-             text_cache_dir: str | Path | None = None) -> Service:
-        """Loads the bundle, opens the store and rebuilds the users' states from it (blocking)."""
+             text_cache_dir: str | Path | None = None, max_batch: int = 64) -> Service:
+        """Loads the bundle, opens the store and rebuilds the users' states from it (blocking).
+
+        `max_batch` caps the recommendation requests scored together (1: no micro-batching).
+        """
         import torch
 
         torch.set_num_threads(threads)
@@ -60,7 +63,7 @@ class Service:
         engine = Engine.load(bundle_dir, threads=threads, text_cache_dir=cache)
         event_store = open_store(store)
         engine.restore(event_store.frame(), event_store.forgotten())
-        return cls(engine, event_store, threads=threads, api_key=api_key, text_cache_dir=cache)
+        return cls(engine, event_store, threads=threads, api_key=api_key, text_cache_dir=cache, max_batch=max_batch)
 
     async def start(self) -> None:
         self._write_lock, self._reload_lock = asyncio.Lock(), asyncio.Lock()
