@@ -24,6 +24,7 @@ import torch
 from shopformer.data.demo import DemoShopConfig, generate_demo_shop
 from shopformer.data.ingest import ingest_files
 from shopformer.data.prepared import PrepareConfig, prepare
+from shopformer.data.schema import Dataset
 from shopformer.recommender import Shopformer
 
 API_KEY = "test-key-0123456789"
@@ -32,12 +33,14 @@ _TRAIN = {"epochs": 2, "progress": False, "seed": 3, "num_threads": 1}
 
 @dataclass(frozen=True)
 class Bundles:
-    """A text-aware bundle, an ids-only bundle, the shop's events and where text vectors are cached."""
+    """A text-aware bundle, an ids-only bundle, the shop's prepared events, where text vectors are
+    cached, and the ingested dataset (raw ids and times) the bundles were trained on."""
 
     text: Path
     ids_only: Path
     events: pl.DataFrame
     cache: Path
+    dataset: Dataset
 
 
 @pytest.fixture(scope="session")
@@ -45,11 +48,12 @@ def bundles(tmp_path_factory) -> Bundles:
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("serve-bundles")
     files = generate_demo_shop(root / "shop", DemoShopConfig(n_users=400, n_items=300, days=30, seed=5))
-    prepared = prepare(ingest_files(files.events, files.catalog, name="demo-shop").dataset, PrepareConfig())
+    dataset = ingest_files(files.events, files.catalog, name="demo-shop").dataset
+    prepared = prepare(dataset, PrepareConfig())
     Shopformer(train=_TRAIN, text_cache_dir=root / "cache" / "text").fit(prepared).save(root / "text-bundle")
     ids_only = {"use_text": False, "use_attributes": False, "use_price": False}
     Shopformer(model=ids_only, train={**_TRAIN, "epochs": 1}).fit(prepared).save(root / "ids-bundle")
-    return Bundles(root / "text-bundle", root / "ids-bundle", prepared.events.frame, root / "cache")
+    return Bundles(root / "text-bundle", root / "ids-bundle", prepared.events.frame, root / "cache", dataset)
 
 
 def free_port() -> int:

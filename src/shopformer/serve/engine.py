@@ -216,9 +216,13 @@ class Engine:
         """The prediction heads' probabilities for one user's stored events."""
         self.check_prediction_heads()
         if self._predictor is None:
-            from shopformer.tasks.predictor import TaskPredictor  # heavy and optional: only when asked for
+            try:
+                from shopformer.tasks.predictor import TaskPredictor  # heavy and optional: only when asked for
 
-            self._predictor = TaskPredictor.load(self.bundle_dir)
+                self._predictor = TaskPredictor.load(self.bundle_dir)
+            except ImportError as exc:
+                raise UnavailableError(f"the prediction heads need {exc.name}, which is not installed",
+                                       f"pip install {exc.name}", status=409) from None
         answers = self._predictor.predict_users(events, now=int(time.time()))
         return answers.get(user_id, {})
 
