@@ -9,6 +9,7 @@ from shopformer.cli.data import data_app
 from shopformer.cli.model import TRAIN_EXAMPLES, evaluate, recommend, train
 from shopformer.cli.quickstart import quickstart
 from shopformer.cli.serve import SERVE_EXAMPLES, serve
+from shopformer.cli.tasks import PREDICT_EXAMPLES, TRAIN_EXAMPLES as TRAIN_TASKS_EXAMPLES, predict, train_tasks
 
 app = typer.Typer(
     name="shopformer",
@@ -24,6 +25,8 @@ app.command("train", epilog=TRAIN_EXAMPLES)(train)
 app.command("evaluate")(evaluate)
 app.command("recommend")(recommend)
 app.command("serve", epilog=SERVE_EXAMPLES)(serve)
+app.command("train-tasks", epilog=TRAIN_TASKS_EXAMPLES)(train_tasks)
+app.command("predict", epilog=PREDICT_EXAMPLES)(predict)
 
 
 def main() -> None:

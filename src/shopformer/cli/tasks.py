@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from shopformer.cli.common import console, reports_errors
+from shopformer.cli.report import show_table
 from shopformer.data.demo import DemoShopConfig, generate_demo_shop
 from shopformer.data.formats import read_dataset
 from shopformer.data.ingest import ingest_files
@@ -31,7 +32,7 @@ ItemFeaturesOpt = Annotated[Optional[Path], typer.Option("--item-features", help
 CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="csv: the catalog file.")]
 HorizonOpt = Annotated[Optional[int], typer.Option("--horizon-days", help="Label window h of propensity and churn (default: a fifth of the log, 1-7 days).")]
 TasksOpt = Annotated[str, typer.Option("--tasks", help=f"Comma-separated, from {', '.join(TASKS)}.")]
-ThreadsOpt = Annotated[int, typer.Option("--threads", help="Torch and LightGBM threads.")]
+ThreadsOpt = Annotated[int, typer.Option("--threads", help="Torch threads (LightGBM uses one).")]
 
 BENCHMARK_EXAMPLES = """[bold]Examples[/]\n
   shopformer benchmark tasks --demo --json tasks_demo.json\n
@@ -116,3 +117,73 @@ def results_table(document: dict) -> Table:
 
 def _num(value) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+TRAIN_EXAMPLES = """[bold]Examples[/]\n
+  shopformer train-tasks --demo --bundle shopformer-output/quickstart/bundle\n
+  shopformer train-tasks events.csv --catalog items.csv --bundle bundle/ --tasks intent,churn --horizon-days 14\n
+  shopformer train-tasks ecomm_edge_train.txt --format taobao --item-features ecomm_item_feature.txt --bundle bundle/
+"""
+
+PREDICT_EXAMPLES = """[bold]Examples[/]\n
+  shopformer predict intent --bundle bundle/ --top 10                    # the sessions most likely to buy
+  shopformer predict churn --bundle bundle/ --user u17 --user u42
+  shopformer predict intent --bundle bundle/ --session s000123 --out intent.csv
+  shopformer predict next-event-type --bundle bundle/ --user u17
+"""
+
+
+@reports_errors
+def train_tasks(
+    bundle: Annotated[Path, typer.Option("--bundle", help="The model bundle the task models are added to (its tasks/ folder).")],
+    events: Annotated[Optional[Path], typer.Argument(help="Event log (csv: the event contract; taobao: the edge file).")] = None,
+    demo: DemoOpt = False, fmt: FormatOpt = "csv", catalog: CatalogOpt = None, user_features: UserFeaturesOpt = None,
+    item_features: ItemFeaturesOpt = None, horizon_days: HorizonOpt = None, tasks: TasksOpt = ",".join(TASKS),
+    model: Annotated[Optional[str], typer.Option("--model", help="Registered task model (default: shopformer, else lightgbm).")] = None,
+    threads: ThreadsOpt = 1,
+) -> None:
+    """Fit calibrated task models (purchase intent, propensity, churn, next event type) into a bundle."""
+    from shopformer.tasks.predictor import TaskPredictor
+
+    torch.set_num_threads(threads)
+    if not (bundle / "bundle.json").is_file():
+        raise ConfigError(f"{bundle} is not a Shopformer bundle (no bundle.json): train one first with `shopformer train`")
+    if model is not None:
+        split_names(model, list(MODEL_FACTORIES), "task model")
+    with tempfile.TemporaryDirectory() as workdir:
+        dataset, _ = read_task_dataset(demo, fmt, events, catalog, user_features, item_features, Path(workdir))
+        predictor = TaskPredictor.fit(dataset, tuple(split_names(tasks, TASKS, "task(s)")), model=model,
+                                      config=TaskConfig(horizon_days=horizon_days), shared={"bundle_dir": bundle})
+    folder = predictor.save(bundle)
+    table = Table(title=f"Task models in {folder} (test split of the fitting log)", title_justify="left")
+    for column in ("task", "model", "train examples", "test AUC", "test ECE"):
+        table.add_column(column, justify="right")
+    for task, info in predictor.info.items():
+        table.add_row(task, info["model"], str(info["n_train"]), _num(info["test_metrics"]["auc"]), _num(info["test_metrics"]["ece"]))
+    console.print(table)
+
+
+@reports_errors
+def predict(
+    task: Annotated[str, typer.Argument(help=f"One of {', '.join(TASKS)}.")],
+    bundle: Annotated[Path, typer.Option("--bundle", help="Bundle with task models (shopformer train-tasks).")],
+    users: Annotated[Optional[list[str]], typer.Option("--user", help="User id, repeatable (default: every user).")] = None,
+    sessions: Annotated[Optional[list[str]], typer.Option("--session", help="intent: session id, repeatable.")] = None,
+    top: Annotated[Optional[int], typer.Option("--top", help="Only the most likely rows.", min=1)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the table as CSV (else it is printed).")] = None,
+) -> None:
+    """Probabilities of one task for users or sessions, at the end of the bundle's task data."""
+    from shopformer.tasks.predictor import TaskPredictor
+
+    predictor = TaskPredictor.load(bundle)
+    table = predictor.predict_proba(task, users=users, sessions=sessions)
+    score = "probability" if "probability" in table.columns else "p_purchase"
+    table = table.sort(score, descending=True) if score in table.columns else table
+    table = table.head(top) if top else table
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.write_csv(out)
+        console.print(f"[green]{table.height} rows written to {out}[/]")
+    else:
+        show_table(table, f"{task} at the end of the bundle's task data")
+

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
-import torch
 from sklearn.linear_model import LogisticRegression
 
 from shopformer.errors import DataError
@@ -81,7 +80,7 @@ class LogisticModel(_FeatureModel):
         z_valid = self._scaled(example_features(context, valid).values)
         best = None
         for c, balanced in itertools.product(*self.GRID.values()):
-            fit = LogisticRegression(C=c, max_iter=2000, class_weight="balanced" if balanced else None)
+            fit = LogisticRegression(C=c, max_iter=300, tol=1e-3, class_weight="balanced" if balanced else None)
             fit.fit(z_train, train.labels)
             score = roc_auc(valid.labels, self._proba(fit.predict_proba(z_valid)))
             if best is None or score > best[0]:
@@ -141,7 +140,8 @@ class LightGBMModel(_FeatureModel):
                    "bagging_freq": 1, "lambda_l2": 1.0, "verbosity": -1, "seed": 0, "deterministic": True}
     MAX_ROUNDS, PATIENCE = 1000, 50
 
-    def __init__(self, num_threads: int | None = None) -> None:
+    def __init__(self, num_threads: int = 1) -> None:
+        # One thread by default: these fits are small, and extra threads contend with torch's.
         self.num_threads = num_threads
 
     def fit(self, train: TaskExamples, valid: TaskExamples, context: TaskContext) -> LightGBMModel:
@@ -151,13 +151,12 @@ class LightGBMModel(_FeatureModel):
         n_classes = len(self.classes_)
         objective = ({"objective": "binary", "metric": "auc"} if n_classes == 2
                      else {"objective": "multiclass", "num_class": n_classes, "metric": "multi_logloss"})
-        threads = self.num_threads or torch.get_num_threads()
         best = None
         for leaves, balanced in itertools.product(*self.GRID.values()):
             weights = _class_weights(train.labels, n_classes) if balanced else None
             data = lgb.Dataset(x_train.values, train.labels, weight=weights, free_raw_data=False)
             held = lgb.Dataset(x_valid.values, valid.labels, reference=data)
-            params = self.BASE_PARAMS | objective | {"num_leaves": leaves, "num_threads": threads}
+            params = self.BASE_PARAMS | objective | {"num_leaves": leaves, "num_threads": self.num_threads}
             booster = lgb.train(params, data, self.MAX_ROUNDS, valid_sets=[held],
                                 callbacks=[lgb.early_stopping(self.PATIENCE, verbose=False)])
             score = roc_auc(valid.labels, booster.predict(x_valid.values, num_iteration=booster.best_iteration))

@@ -28,9 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shopformer.data.prepare import Sessionizer
 from shopformer.data.schema import CANONICAL_EVENT_TYPES, Catalog, EventLog
 from shopformer.errors import ConfigError, DataError
-from shopformer.tasks.base import EXAMPLE_COLUMNS, TASKS, TaskContext, TaskExamples
+from shopformer.tasks.base import BINARY_CLASSES, EXAMPLE_COLUMNS, TASKS, TaskContext, TaskExamples
 
-__all__ = ["DAY", "SplitTimes", "TaskConfig", "build_examples", "event_classes", "split_times", "task_context"]
+__all__ = ["DAY", "SplitTimes", "TaskConfig", "build_examples", "event_classes", "live_context", "live_examples", "split_times",
+           "task_context"]
 
 DAY = 86_400
 _KEY_SHIFT = 2**34  # per-user offset of the sortable (user, time) key: > any span of timestamps
@@ -107,6 +108,16 @@ def task_context(log: EventLog, catalog: Catalog | None, config: TaskConfig | No
     log = _with_sessions(log, config.session_gap_seconds)
     times = split_times(log.frame, log.time_resolution, config)
     return TaskContext.from_log(log, catalog, fit_until=times.test_start)
+
+
+def live_context(log: EventLog, catalog: Catalog | None, config: TaskConfig | None = None) -> TaskContext:
+    """A context for scoring (no labels, no splits): sessions marked, nothing held out."""
+    config = config or TaskConfig()
+    if log.time_resolution == "order":
+        raise ConfigError("behaviour prediction tasks need timestamps; this log only orders events")
+    log = _with_sessions(log, config.session_gap_seconds)
+    last = int(log.frame["timestamp"].max()) if log.frame.height else 0
+    return TaskContext.from_log(log, catalog, fit_until=last + 1)
 
 
 def _with_sessions(log: EventLog, gap_seconds: int) -> EventLog:
@@ -235,3 +246,45 @@ def _intent(context: TaskContext, times: SplitTimes, config: TaskConfig) -> pl.D
     last_seen = events.select("user_id", pl.col("position") + 1, pl.col("timestamp").alias("cutoff"))
     frame = frame.join(last_seen.rename({"position": "history_end"}), on=["user_id", "history_end"])
     return frame.sort("start", "user_id", "session_id", "n")
+
+
+def live_examples(task: str, context: TaskContext, now: int, config: TaskConfig | None = None,
+                  users: list[str] | None = None, sessions: list[str] | None = None) -> TaskExamples:
+    """Unlabelled examples at time `now` (label -1, split "live") over every event up to `now`.
+
+    Intent: each user's last session (or the given `sessions`), its events before any purchase.
+    Item-propensity: the user's recent viewed/carted items. Other tasks: one example per user.
+    """
+    config = config or TaskConfig()
+    events = context.events.filter(pl.col("timestamp") <= now)
+    if users is not None:
+        events = events.filter(pl.col("user_id").is_in(users))
+    if task == "intent":
+        frame = _live_sessions(events, sessions)
+    else:
+        frame = events.group_by("user_id", maintain_order=True).agg(history_end=pl.len().cast(pl.Int64))
+        frame = frame.with_columns(cutoff=pl.lit(now, pl.Int64))
+        if task == "item-propensity":
+            grid = frame.with_columns(split=pl.lit("live"), n_next=0, n_purchases=0)
+            times = SplitTimes(now - 1, now, now, now, 0)
+            frame = _item_candidates(context, grid, times, config).drop("label")
+    frame = frame.with_columns(label=pl.lit(-1, pl.Int64), split=pl.lit("live"))
+    classes = event_classes(context) if task == "next-event-type" else BINARY_CLASSES
+    return _numbered(TaskExamples(task, frame, classes))
+
+
+def _live_sessions(events: pl.DataFrame, sessions: list[str] | None) -> pl.DataFrame:
+    """Prefix examples of sessions: the last of each user, or those named (an unknown name is an error)."""
+    marked = events.with_columns(
+        before_purchase=(pl.col("event_type") == "purchase").cast(pl.Int64).cum_sum().over("user_id", "session_id") == 0)
+    per_session = marked.group_by("user_id", "session_id", maintain_order=True).agg(
+        history_end=pl.col("position").filter(pl.col("before_purchase")).max() + 1,
+        cutoff=pl.col("timestamp").filter(pl.col("before_purchase")).max(), last=pl.col("position").max(),
+    ).filter(pl.col("history_end").is_not_null())
+    if sessions is None:
+        return per_session.filter(pl.col("last") == pl.col("last").max().over("user_id")).drop("last")
+    missing = sorted(set(sessions) - set(per_session["session_id"].to_list()))
+    if missing:
+        raise DataError(f"no session {missing[0]!r} with an event before a purchase in the task data",
+                        column="session_id", expected="a session id of the log")
+    return per_session.filter(pl.col("session_id").is_in(sessions)).drop("last")

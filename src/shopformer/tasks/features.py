@@ -8,6 +8,7 @@ model fitted on one log's examples scores another's, e.g. live users in the serv
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,8 +34,29 @@ class FeatureTable:
     values: np.ndarray
 
 
+#: Recently computed tables: fitting, calibrating and scoring several models read the same examples.
+_CACHE: OrderedDict[tuple, FeatureTable] = OrderedDict()
+_CACHE_SIZE = 6
+
+
 def example_features(context: TaskContext, examples: TaskExamples) -> FeatureTable:
     """The feature matrix of `examples`, float32, one row per example, no missing values."""
+    # Keyed by content, not identity: a rebuilt context or a re-filtered split hits the same entry.
+    rows = examples.frame.select("example_id", "user_id", "history_end", "cutoff", *_item_column(examples))
+    key = (int(context.events.hash_rows().sum()), examples.task, rows.hash_rows().to_numpy().tobytes())
+    if key not in _CACHE:
+        _CACHE[key] = _computed(context, examples)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    _CACHE.move_to_end(key)
+    return _CACHE[key]
+
+
+def _item_column(examples: TaskExamples) -> list[str]:
+    return ["item_id"] if "item_id" in examples.frame.columns else []
+
+
+def _computed(context: TaskContext, examples: TaskExamples) -> FeatureTable:
     events = _annotated(context, examples)
     aggregates = [*_frequency(), *_recency(), *_monetary(), *_session(), *_last_event()]
     if "item_id" in examples.frame.columns:
