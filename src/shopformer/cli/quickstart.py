@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Optional
 
+import polars as pl
 import typer
 from rich.panel import Panel
 
@@ -14,6 +15,7 @@ from shopformer.cli.report import show_ingest_report, show_table, show_training_
 from shopformer.data.demo import DemoShopConfig, generate_demo_shop
 from shopformer.data.ingest import ingest_files
 from shopformer.data.prepared import PrepareConfig, prepare
+from shopformer.data.schema import Dataset
 from shopformer.data.summary import summarize
 from shopformer.recommender import Shopformer
 
@@ -49,6 +51,7 @@ def quickstart(
     summary.plot(out / "summary.png")
     (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2), encoding="utf-8")
     bundle = _train_and_recommend(prepared, out / "bundle", train_minutes)
+    _fit_and_show_tasks(prepared, bundle)
     console.print(f"\n[green]Done.[/] Prepared data in {out / 'prepared'}, plot in {out / 'summary.png'}, "
                   f"quarantined rows in {out / 'ingest'}, model bundle in {bundle}.\n"
                   f"Next: shopformer recommend --bundle {bundle} --user {prepared.user_encoder.classes_[0]} -k 5")
@@ -66,6 +69,27 @@ def _train_and_recommend(prepared, bundle: Path, minutes: float) -> Path:
     recommendations = model.recommend(users=users, k=5).join(titles, on="item_id", how="left", maintain_order="left")
     show_table(recommendations, "Top 5 items for three demo users")
     return bundle
+
+
+#: Tasks the quickstart fits into the bundle (all of them: `shopformer train-tasks --demo --bundle DIR`).
+QUICKSTART_TASKS = ("intent", "propensity", "churn")
+
+
+def _fit_and_show_tasks(prepared, bundle: Path) -> None:
+    """Fits calibrated task models into the bundle and shows the likeliest buyers and churners."""
+    from shopformer.tasks.predictor import TaskPredictor, bundle_shared, default_model
+
+    model = default_model()
+    console.print(Panel.fit(f"Fitting the {model} task models: {', '.join(QUICKSTART_TASKS)}", title="predict"))
+    dataset = Dataset(prepared.name, prepared.events, prepared.catalog)
+    predictor = TaskPredictor.fit(dataset, QUICKSTART_TASKS, model=model, shared=bundle_shared(bundle, model))
+    predictor.save(bundle)
+    # Sessions of the log's last day: the visits a shop could still act on.
+    intent = predictor.predict_proba("intent").filter(pl.col("cutoff") > predictor.now - 86_400)
+    show_table(intent.sort("probability", descending=True).head(5), "Sessions of the last day most likely to end with a purchase")
+    churn = predictor.predict_proba("churn").sort("probability", descending=True).head(5)
+    show_table(churn, f"Users most likely to churn (no activity in the next {predictor.config.horizon_days} days)")
+    console.print(f"More: shopformer predict intent --bundle {bundle} --top 20", highlight=False)
 
 
 def _print_serving_hint(bundle: Path, user: str) -> None:

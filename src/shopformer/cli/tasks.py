@@ -143,17 +143,17 @@ def train_tasks(
     threads: ThreadsOpt = 1,
 ) -> None:
     """Fit calibrated task models (purchase intent, propensity, churn, next event type) into a bundle."""
-    from shopformer.tasks.predictor import TaskPredictor
+    from shopformer.tasks.predictor import TaskPredictor, bundle_shared, default_model
 
     torch.set_num_threads(threads)
     if not (bundle / "bundle.json").is_file():
         raise ConfigError(f"{bundle} is not a Shopformer bundle (no bundle.json): train one first with `shopformer train`")
-    if model is not None:
-        split_names(model, list(MODEL_FACTORIES), "task model")
+    model = split_names(model, list(MODEL_FACTORIES), "task model")[0] if model else default_model()
+    chosen = tuple(split_names(tasks, TASKS, "task(s)"))
     with tempfile.TemporaryDirectory() as workdir:
         dataset, _ = read_task_dataset(demo, fmt, events, catalog, user_features, item_features, Path(workdir))
-        predictor = TaskPredictor.fit(dataset, tuple(split_names(tasks, TASKS, "task(s)")), model=model,
-                                      config=TaskConfig(horizon_days=horizon_days), shared={"bundle_dir": bundle})
+        predictor = TaskPredictor.fit(dataset, chosen, model=model, config=TaskConfig(horizon_days=horizon_days),
+                                      shared=bundle_shared(bundle, model))
     folder = predictor.save(bundle)
     table = Table(title=f"Task models in {folder} (test split of the fitting log)", title_justify="left")
     for column in ("task", "model", "train examples", "test AUC", "test ECE"):

@@ -1,8 +1,8 @@
 """Calibration on validation predictions, for any task model.
 
 Binary tasks: Platt scaling (a logistic fit on the logit of the model's probability; it keeps the
-ranking) or isotonic regression (monotone steps), the better of the two by 5-fold cross-validated
-log-loss on the validation set, then refitted on all of it. Next-event-type: temperature scaling of
+ranking) or isotonic regression (monotone steps), chosen by 5-fold cross-validated log-loss on the
+validation set (isotonic only when clearly better), then refitted on all of it. Next-event-type: temperature scaling of
 the log-probabilities. A fitted calibrator is a few numbers in JSON.
 """
 
@@ -24,6 +24,8 @@ __all__ = ["CalibratedModel", "Calibrator", "METHODS", "fit_calibrator", "load_c
 
 METHODS = ("auto", "platt", "isotonic", "temperature", "none")
 _EPS = 1e-6
+#: Log-loss (nats) by which isotonic regression must beat Platt scaling to be chosen.
+ISOTONIC_MARGIN = 0.002
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -67,7 +69,8 @@ class Calibrator:
                 params = _FITTERS[method](probs[fit_on], labels[fit_on])
                 out[~fit_on] = _APPLIERS[method](probs[~fit_on], params)
             losses[method] = logloss(labels, out)
-        return min(losses, key=losses.get)
+        # Isotonic steps tie many examples (coarser ranking, flat top lists): it has to earn that.
+        return "isotonic" if losses["isotonic"] < losses["platt"] - ISOTONIC_MARGIN else "platt"
 
     def to_dict(self) -> dict:
         return {"method": self.method_, "params": self.params_}

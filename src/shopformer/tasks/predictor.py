@@ -24,12 +24,15 @@ from tqdm.auto import tqdm
 from shopformer.data.schema import Catalog, Dataset, EventLog
 from shopformer.errors import ConfigError, DataError
 from shopformer.tasks.base import TASKS, TaskContext, TaskExamples, TaskModel
+from shopformer.tasks.benchmark import shopformer_family
 from shopformer.tasks.calibration import CalibratedModel
-from shopformer.tasks.examples import TaskConfig, build_examples, live_context, live_examples, task_context
+from shopformer.tasks.examples import (
+    DAY, TaskConfig, build_examples, live_context, live_examples, split_times, task_context,
+)
 from shopformer.tasks.metrics import classification_metrics
 from shopformer.tasks.models import MODEL_FACTORIES, load_model, make_model
 
-__all__ = ["TaskPredictor", "default_model"]
+__all__ = ["TaskPredictor", "bundle_shared", "default_model"]
 
 _FORMAT, _VERSION = "shopformer.tasks", 1
 _CATALOG_COLUMNS = ("item_id", "price", "category")
@@ -38,6 +41,16 @@ _CATALOG_COLUMNS = ("item_id", "price", "category")
 def default_model() -> str:
     """The Shopformer task model when it is registered, else the LightGBM baseline."""
     return "shopformer" if "shopformer" in MODEL_FACTORIES else "lightgbm"
+
+
+def bundle_shared(bundle_dir: str | Path, model: str) -> dict:
+    """What task models fitted onto a bundle share: its folder and, for Shopformer's, its behaviour model."""
+    shared: dict = {"bundle_dir": Path(bundle_dir)}
+    if shopformer_family(model):
+        from shopformer.recommender import Shopformer  # torch-heavy: only for the Transformer task models
+
+        shared["behaviour_model"] = Shopformer.load(bundle_dir)
+    return shared
 
 
 class TaskPredictor:
@@ -56,6 +69,9 @@ class TaskPredictor:
         """
         config, model, shared = config or TaskConfig(), model or default_model(), {} if shared is None else shared
         context = task_context(dataset.events, dataset.catalog, config)
+        # The horizon the models learned, stated explicitly (the default depends on the log's span).
+        horizon = split_times(context.events, context.time_resolution, config).horizon // DAY
+        config = config.model_copy(update={"horizon_days": horizon})
         models, classes, info = {}, {}, {}
         for task in tqdm(tasks, desc=f"fitting {model} task models", unit="task"):
             examples = build_examples(task, context, config)
