@@ -1,0 +1,44 @@
+"""The behaviour-prediction task benchmark: every registered task model (Shopformer's variants, LightGBM,
+logistic regression) on the same out-of-time examples, one run per dataset, one torch thread.
+
+    .venv/bin/python benchmarks/tasks.py taobao      # the real Taobao multi-behaviour sample
+    .venv/bin/python benchmarks/tasks.py demo        # the demo shop, with the generator's ground truth
+
+Runs `shopformer benchmark tasks` (which prints the table) and writes
+benchmarks/results/tasks_<dataset>.json plus reliability diagrams in benchmarks/results/tasks_<dataset>/.
+Extra options go to the command (e.g. `--tasks intent,churn --models lightgbm`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+RESULTS = Path(__file__).resolve().parent / "results"
+TAOBAO = DATASETS / "taobao-multibehavior"
+
+ARGUMENTS = {
+    "taobao": ["--format", "taobao", "--events", str(TAOBAO / "ecomm_edge_train.txt"),
+               "--user-features", str(TAOBAO / "ecomm_user_feature.txt"),
+               "--item-features", str(TAOBAO / "ecomm_item_feature.txt")],
+    "demo": ["--demo"],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", choices=sorted(ARGUMENTS))
+    args, extra = parser.parse_known_args()
+    if args.dataset == "taobao" and not TAOBAO.is_dir():
+        sys.exit(f"the Taobao dataset is not at {TAOBAO}")
+    command = [str(Path(sys.executable).with_name("shopformer")), "benchmark", "tasks", *ARGUMENTS[args.dataset],
+               "--threads", "1", "--json", str(RESULTS / f"tasks_{args.dataset}.json"),
+               "--plots", str(RESULTS / f"tasks_{args.dataset}"), *extra]
+    sys.exit(subprocess.call(command))
+
+
+if __name__ == "__main__":
+    main()
