@@ -9,7 +9,8 @@ is scored on the same intent examples (`model = "ground-truth"`): the best AUC a
 
 The JSON (`run_task_benchmark`'s return value): `{"dataset", "protocol", "machine", "versions",
 "results": [{"task", "model", "split", "metrics": {"auc", "pr_auc", "logloss", "brier", "ece",
-"auc_ci"}, "metrics_uncalibrated", "base_rate", "n_examples", "fit_seconds"}], "targets"}`.
+"auc_ci"}, "metrics_uncalibrated", "base_rate", "n_examples", "fit_seconds", "auc_by_prefix" (intent)}],
+"targets"}`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from shopformer.errors import ConfigError
 from shopformer.tasks.base import TASKS, TaskContext, TaskExamples
 from shopformer.tasks.calibration import CalibratedModel
 from shopformer.tasks.examples import TaskConfig, build_examples, split_times, task_context
-from shopformer.tasks.metrics import base_rate, classification_metrics, reliability_plot
+from shopformer.tasks.metrics import base_rate, classification_metrics, reliability_plot, roc_auc
 from shopformer.tasks.models import MODEL_FACTORIES, make_model
 
 __all__ = ["PROTOCOL", "run_task_benchmark", "shopformer_family", "target_summary"]
@@ -125,7 +126,7 @@ def _fit_and_score(name: str, examples: TaskExamples, context: TaskContext, shar
             "metrics": classification_metrics(part.labels, probs, resamples),
             "metrics_uncalibrated": classification_metrics(part.labels, raw, resamples=0 if split == "valid" else resamples),
             "base_rate": base_rate(part.labels, len(examples.classes)), "n_examples": len(part),
-            "fit_seconds": seconds, "calibration": model.calibrator.method_,
+            "fit_seconds": seconds, "calibration": model.calibrator.method_, **_by_prefix(part, probs),
         })
         test_curve = (part.labels, probs)
     logger.info("%s %s: test AUC %.4f", examples.task, name, results[-1]["metrics"]["auc"])
@@ -141,8 +142,17 @@ def _ground_truth(test: TaskExamples, session_truth: pl.DataFrame, resamples: in
         raise ConfigError("the ground truth lacks some of the log's sessions: is it the same demo shop?")
     result = {"task": "intent", "model": GROUND_TRUTH, "split": "test",
               "metrics": classification_metrics(test.labels, probs, resamples),
-              "base_rate": base_rate(test.labels), "n_examples": len(test)}
+              "base_rate": base_rate(test.labels), "n_examples": len(test), **_by_prefix(test, probs)}
     return result, (test.labels, probs)
+
+
+def _by_prefix(examples: TaskExamples, probs: np.ndarray) -> dict[str, dict[str, float]]:
+    """Intent: AUC after each prefix length (how early the purchase becomes predictable)."""
+    if "prefix" not in examples.frame.columns:
+        return {}
+    prefixes = examples.frame["prefix"].to_numpy()
+    return {"auc_by_prefix": {p: round(roc_auc(examples.labels[prefixes == p], probs[prefixes == p]), 4)
+                              for p in dict.fromkeys(prefixes)}}
 
 
 def target_summary(results: list[dict]) -> list[dict]:
