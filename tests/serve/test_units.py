@@ -70,7 +70,7 @@ def test_store_is_durable_idempotent_and_forgets_by_hash(tmp_path):
     pragmas = sqlite3.connect(tmp_path / "events.sqlite")
     assert pragmas.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert store.forget("u1") == 3 and store.count() == 0
+    assert store.forget("u1") == 3 and store.user_events("u1") == [] and store.frame().is_empty()
     assert store.forgotten() == {user_hash("u1")} and "u1" not in str(store.forgotten())
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from shopformer.data.prepare import FIRST_CODE, UNKNOWN_CODE
+from shopformer.data.prepare import FIRST_CODE
 from shopformer.errors import ShopformerError
 from shopformer.features.text import TextEncoder
 from shopformer.recommender import Shopformer
@@ -107,18 +107,6 @@ class Engine:
         return f"{self.bundle_dir.name}@{self.meta.get('created', 'unknown')}"
 
     # ----------------------------------------------------------------------------- recommendations
-
-    def encode_events(self, item_ids: Sequence[str], event_types: Sequence[str | None],
-                      timestamps: Sequence[int | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """An anonymous session as a history; unknown items get the unknown code, missing types the usual one."""
-        vocabulary = {name: code for code, name in enumerate(self.model.event_vocabulary_, FIRST_CODE)}
-        items = np.array([self.item_codes.get(str(i), UNKNOWN_CODE) for i in item_ids], dtype=np.int64)
-        types = np.array([self.model.default_event_type_ if t is None else vocabulary.get(t, UNKNOWN_CODE)
-                          for t in event_types], dtype=np.int64)
-        # Missing times: one second apart, ending now, so gaps read as one continuous session.
-        now = int(time.time())
-        times = np.array([now - len(items) + i if t is None else t for i, t in enumerate(timestamps)], dtype=np.int64)
-        return items, types, times
 
     def recommend(self, queries: Sequence[RecommendationQuery]) -> list[Recommendation]:
         """Top items after each history, all histories scored in one `score_histories` call."""

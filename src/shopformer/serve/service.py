@@ -117,8 +117,8 @@ class Service:
     async def recommend_session(self, sequence: Sequence[Any], k: int, filter_seen: bool, category: str | None) -> tuple[Engine, Recommendation]:
         engine = self.engine
         events = [item if isinstance(item, dict) else {"item_id": item} for item in sequence]
-        history = engine.encode_events([e["item_id"] for e in events], [e.get("event_type") for e in events],
-                                       [e.get("timestamp") for e in events])
+        history = engine.states.session([e["item_id"] for e in events], [e.get("event_type") for e in events],
+                                        [e.get("timestamp") for e in events])
         query = RecommendationQuery(history, k, filter_seen, self._mask(engine, category))
         return engine, await self.batcher.submit((engine, query))
 
@@ -167,7 +167,7 @@ class Service:
         engine = self.engine
         return {"status": "ok", "model_version": engine.version, "bundle": str(engine.bundle_dir),
                 "items": engine.n_items - 2, "users_with_ingested_events": engine.states.n_ingested_users,
-                "stored_events": await self._in_store(self.store.count), "store": self.store.location,
+                "store": self.store.location,
                 "item_index": engine.item_index.kind, "uptime_s": round(time.time() - self.started, 1)}
 
 

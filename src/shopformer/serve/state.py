@@ -12,6 +12,7 @@ loop thread reads or changes a `UserStates`, so a request sees either all or non
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -56,6 +57,7 @@ class UserStates:
         self._bundle_row = {user: code for code, user in enumerate(model.user_encoder_.classes_.to_list(), FIRST_CODE)}
         self._item_codes = item_codes
         self._type_codes = {name: code for code, name in enumerate(model.event_vocabulary_, FIRST_CODE)}
+        self._default_type = model.default_event_type_
         self.uses_times = model.histories_.timestamps is not None
         self._forgotten = set(forgotten)
         self._ingested: dict[str, History] = {}
@@ -80,6 +82,17 @@ class UserStates:
             return self._bundle_events(user)
         return (np.array(state.items, dtype=np.int64), np.array(state.types, dtype=np.int64),
                 np.array(state.times, dtype=np.int64))
+
+    def session(self, item_ids: Sequence[str], event_types: Sequence[str | None],
+                timestamps: Sequence[int | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """An anonymous session as a history: unknown items get the unknown code, a missing type the
+        most common one, missing times one second apart ending now (one continuous session)."""
+        items = np.array([self._item_codes.get(str(i), UNKNOWN_CODE) for i in item_ids], dtype=np.int64)
+        types = np.array([self._default_type if t is None else self._type_codes.get(t, UNKNOWN_CODE) for t in event_types],
+                         dtype=np.int64)
+        now = int(time.time())
+        times = np.array([now - len(items) + i if t is None else t for i, t in enumerate(timestamps)], dtype=np.int64)
+        return items, types, times
 
     def knows(self, user: str) -> bool:
         return user in self._ingested or len(self._bundle_events(user)[0]) > 0

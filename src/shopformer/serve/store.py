@@ -138,11 +138,6 @@ class EventStore:
             cursor.execute("SELECT user_hash FROM forgotten")
             return {row[0] for row in cursor.fetchall()}
 
-    def count(self) -> int:
-        with self._transaction() as cursor:
-            cursor.execute("SELECT COUNT(*) FROM events")
-            return int(cursor.fetchone()[0])
-
     def close(self) -> None:
         self._db.close()
 
