@@ -18,6 +18,8 @@ from pathlib import Path
 from shopformer.errors import ConfigError, DataError
 from shopformer.tasks.base import TaskContext, TaskModel
 from shopformer.tasks.baselines import LightGBMModel, LogisticModel
+from shopformer.tasks.hybrid import hybrid_factory, load_hybrid_model
+from shopformer.tasks.transformer_models import FINETUNE, load_transformer_model, transformer_factory
 
 __all__ = ["MODEL_FACTORIES", "MODEL_LOADERS", "load_model", "make_model"]
 
@@ -27,11 +29,16 @@ ModelLoader = Callable[[Path, dict], TaskModel]
 MODEL_FACTORIES: dict[str, ModelFactory] = {
     "lightgbm": lambda context, shared: LightGBMModel(),
     "logistic": lambda context, shared: LogisticModel(),
+    "shopformer-finetune": transformer_factory("shopformer-finetune", finetune=True, training=FINETUNE),
+    "shopformer-frozen": transformer_factory("shopformer-frozen", finetune=False),
+    "shopformer-hybrid": hybrid_factory,
 }
 
 MODEL_LOADERS: dict[str, ModelLoader] = {
     "lightgbm": lambda directory, shared: LightGBMModel.load(directory),
     "logistic": lambda directory, shared: LogisticModel.load(directory),
+    "transformer": load_transformer_model,
+    "shopformer-hybrid": load_hybrid_model,
 }
 
 

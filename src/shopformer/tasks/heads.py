@@ -1,0 +1,149 @@
+"""Task heads over the behaviour Transformer's user state, and the loop that trains them.
+
+A head reads what the sequence encoder knows about a user at a cut-off (the last hidden state and
+the mean of all hidden states) plus what a left-padded event sequence cannot know: scalar context
+such as the time from the last visible event to the cut-off, and, for item-level tasks, the
+candidate item's vector. Binary tasks get one logit, multi-class tasks one per class.
+
+`fit_head` trains any `nn.Module` whose logits come from a `forward_rows(rows)` closure, with
+early stopping on a validation score: the same loop serves a frozen encoder (states computed
+once) and end-to-end fine-tuning (states recomputed per batch through the encoder).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+__all__ = ["HeadTraining", "TaskHead", "fit_head", "pool_states", "row_batches", "task_loss"]
+
+
+def pool_states(hidden: Tensor, valid: Tensor) -> Tensor:
+    """(batch, length, dim) hidden states of left-padded rows → (batch, 2 * dim) user states.
+
+    The last position is the state that predicts the next event (what pre-training optimised);
+    the mean over real positions summarises the whole visible history, which matters for
+    user-level tasks (churn, propensity) more than the most recent click does.
+    """
+    weights = valid.unsqueeze(-1).to(hidden.dtype)
+    mean = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+    return torch.cat([hidden[:, -1], mean], dim=1)
+
+
+class TaskHead(nn.Module):
+    """Two-layer MLP from a user state (+ scalar extras, + a candidate item vector) to logits.
+
+    With a candidate (`item_dim > 0`) the input also holds the candidate's vector, its element-wise
+    product with the last hidden state and their dot product: the dot product is exactly the
+    pre-trained next-item score of that item, so the head starts from what pre-training learned.
+    """
+
+    def __init__(self, state_dim: int, n_extras: int, n_outputs: int, *, item_dim: int = 0,
+                 hidden: int = 64, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.item_dim = item_dim
+        n_inputs = state_dim + n_extras + (2 * item_dim + 1 if item_dim else 0)
+        self.net = nn.Sequential(
+            nn.Linear(n_inputs, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_outputs)
+        )
+
+    def forward(self, state: Tensor, extras: Tensor, candidate: Tensor | None = None) -> Tensor:
+        parts = [state, extras]
+        if self.item_dim:
+            if candidate is None:
+                raise ValueError("this head scores candidate items: pass their vectors")
+            last = state[:, : self.item_dim]
+            parts += [candidate, last * candidate, (last * candidate).sum(1, keepdim=True)]
+        logits = self.net(torch.cat(parts, dim=1))
+        return logits[:, 0] if logits.shape[1] == 1 else logits
+
+
+def task_loss(logits: Tensor, labels: Tensor, pos_weight: float | None = None) -> Tensor:
+    """Binary cross-entropy (positives weighted by `pos_weight`) or multi-class cross-entropy."""
+    if logits.dim() == 1:
+        weight = None if pos_weight is None else torch.tensor(pos_weight, dtype=logits.dtype)
+        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), pos_weight=weight)
+    return F.cross_entropy(logits, labels.long())
+
+
+def row_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 20) -> Iterator[np.ndarray]:
+    """Shuffled batches of row indices; rows of similar length share a batch (less padding)."""
+    order = rng.permutation(len(lengths))
+    span = batch_size * pool
+    for i in range(0, len(order), span):
+        chunk = order[i : i + span]
+        order[i : i + span] = chunk[np.argsort(lengths[chunk], kind="stable")]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    for b in rng.permutation(len(batches)):
+        yield batches[b]
+
+
+@dataclass(frozen=True)
+class HeadTraining:
+    """Optimisation of a task head (and, when fine-tuning, of the encoder under it)."""
+
+    lr: float = 1e-3
+    encoder_lr: float = 1e-4
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    max_epochs: int = 60
+    patience: int = 6
+    max_seconds: float | None = None
+    seed: int = 0
+    progress: bool = False
+
+
+def fit_head(
+    module: nn.Module,
+    param_groups: list[dict],
+    forward_rows: Callable[[np.ndarray], Tensor],
+    labels: np.ndarray,
+    lengths: np.ndarray,
+    validate: Callable[[], float],
+    config: HeadTraining,
+    pos_weight: float | None = None,
+) -> list[dict]:
+    """Trains `module` on rows `0..len(labels)-1`; keeps the weights of the best `validate()` score.
+
+    `forward_rows(rows)` returns the logits of those training rows (in training mode);
+    `validate()` scores the current weights on validation data (higher is better). Stops after
+    `patience` epochs without gain, `max_epochs`, or `max_seconds`. Returns per-epoch metrics.
+    """
+    optimizer = torch.optim.AdamW(param_groups, weight_decay=config.weight_decay)
+    rng = np.random.default_rng(config.seed)
+    targets = torch.tensor(np.asarray(labels))
+    best, best_epoch, best_state = -math.inf, 0, copy.deepcopy(module.state_dict())
+    history, started = [], time.perf_counter()
+    epochs = tqdm(range(config.max_epochs), desc="task head", disable=not config.progress, leave=False)
+    for epoch in epochs:
+        module.train()
+        total = 0.0
+        for rows in row_batches(lengths, config.batch_size, rng):
+            loss = task_loss(forward_rows(rows), targets[rows], pos_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(module.parameters(), 5.0)
+            optimizer.step()
+            total += float(loss.detach()) * len(rows)
+        module.eval()
+        score = validate()
+        history.append({"epoch": epoch + 1, "train_loss": total / max(len(labels), 1), "valid_score": score})
+        epochs.set_postfix(valid=f"{score:.4f}")
+        if score > best:
+            best, best_epoch, best_state = score, epoch, copy.deepcopy(module.state_dict())
+        elif epoch - best_epoch >= config.patience:
+            break
+        if config.max_seconds is not None and time.perf_counter() - started > config.max_seconds:
+            break
+    module.load_state_dict(best_state)
+    module.eval()
+    return history

@@ -1,0 +1,399 @@
+"""Task models on the pre-trained behaviour Transformer.
+
+    shopformer-finetune   encoder + head trained end to end on the task labels (the encoder at a
+                          tenth of the head's learning rate), early-stopped on validation
+    shopformer-frozen     the pre-trained encoder untouched, only the head trained
+
+Both read each example's visible events (the one gate, `visible_events`), keep the last `max_len`
+of them, encode them with the behaviour model's own item, event-type and time codes, pool the
+hidden states, and add what the sequence cannot know (`EXTRAS`: time from the last event to the
+cut-off, history size, tenure; for item-propensity how the user met the candidate item). Positives
+are up-weighted by the class ratio while training, so the raw probabilities are not calibrated: the
+`CalibratedModel` wrapper every task model goes through calibrates them on validation.
+
+The behaviour model is a fitted `Shopformer`: the caller's bundle (`shared["behaviour_model"]`),
+or pre-trained once per dataset on `context.training_events()` (`pretrained_behaviour_model`).
+Saved models are JSON + safetensors. Loading needs the same behaviour model: the bundle's own
+(`shared["bundle_dir"]`, `shared["behaviour_model"]`), or, when it was pre-trained here, the copy
+saved beside the task model.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from shopformer.data.prepare import UNKNOWN_CODE, LabelEncoder
+from shopformer.data.prepared import PrepareConfig, prepare
+from shopformer.data.schema import Dataset, EventLog
+from shopformer.errors import ShopformerError
+from shopformer.recommender import Shopformer
+from shopformer.tasks.base import TaskContext, TaskExamples, visible_events
+from shopformer.tasks.heads import HeadTraining, TaskHead, fit_head, pool_states
+from shopformer.tasks.metrics import roc_auc
+from shopformer.train import SequenceArrays
+from shopformer.train.batches import gather_windows
+
+__all__ = ["EXTRAS", "TaskInputs", "TransformerTaskModel", "bundle_behaviour_model", "load_transformer_model",
+           "pretrained_behaviour_model", "task_inputs", "unseen_future"]
+
+logger = logging.getLogger(__name__)
+
+#: Scalar inputs of every example, and the extra ones of examples with a candidate item.
+EXTRAS = ("log_hours_since_last_event", "log_hours_since_first_event", "log_visible_events")
+CANDIDATE_EXTRAS = ("log_candidate_events", "candidate_carted", "log_hours_since_candidate")
+#: Pre-training recipe when no behaviour model is given: a few minutes on one thread.
+PRETRAIN = {"max_minutes": 2.0, "num_threads": 1, "patience": 5, "progress": False}
+_BATCH = 1024
+#: Fine-tuning recipe: a minute per task at most, on one thread, stopped early on validation AUC.
+FINETUNE = HeadTraining(max_epochs=30, patience=3, max_seconds=60.0)
+#: Least share of examples with an unseen future to fit on them alone.
+_MIN_UNSEEN = 0.2
+_FORMAT = "shopformer.task_model"
+
+
+def pretrained_behaviour_model(context: TaskContext, shared: dict, train: dict | None = None,
+                               model: dict | None = None) -> Shopformer:
+    """The behaviour model every task of a dataset shares: `shared["behaviour_model"]` if set,
+    else a `Shopformer` pre-trained on the label-free training events of half the users (stored in
+    `shared`): the other half are users whose futures it never saw (see `unseen_future`).
+
+    Catalog items never seen while pre-training get vectors from their side features (cold start),
+    so candidates of later cut-offs are not all the same unknown item.
+    """
+    if "behaviour_model" not in shared:
+        events = context.training_events().drop("position")
+        events = events.filter(pl.col("user_id").hash(seed=0) % 2 == 0)
+        dataset = Dataset("task-pretraining", EventLog(events, context.time_resolution), context.catalog)
+        behaviour = Shopformer(model=model, train={**PRETRAIN, **(train or {})}).fit(prepare(dataset, PrepareConfig()))
+        if context.catalog is not None:
+            behaviour.add_items(context.catalog)
+        shared["behaviour_model"], shared["behaviour_pretrained"] = behaviour, True
+    return shared["behaviour_model"]
+
+
+def bundle_behaviour_model(shared: dict) -> Shopformer:
+    """The behaviour model of the bundle task models are loaded from (read once, kept in `shared`)."""
+    if "behaviour_model" not in shared:
+        if "bundle_dir" not in shared:
+            raise ShopformerError("a Shopformer task model needs its behaviour model: load it from its bundle")
+        shared["behaviour_model"] = Shopformer.load(shared["bundle_dir"])
+    return shared["behaviour_model"]
+
+
+def load_transformer_model(directory: str | Path, shared: dict) -> TransformerTaskModel:
+    """A saved `TransformerTaskModel`, on the behaviour model saved beside it or the bundle's."""
+    own = Path(directory) / "behaviour"
+    behaviour = Shopformer.load(own) if own.is_dir() else bundle_behaviour_model(shared)
+    return TransformerTaskModel.load(directory, behaviour)
+
+
+@dataclass
+class TaskInputs:
+    """Model inputs of examples, one row per example in frame order."""
+
+    histories: SequenceArrays  # the last max_len visible events, as behaviour-model codes
+    extras: np.ndarray  # (n, n_extras) float32, not yet standardised
+    candidates: np.ndarray | None  # item codes of item-level tasks
+    #: Pooled states of the untouched behaviour encoder, computed once by the first frozen model.
+    frozen_states: Tensor | None = None
+
+    def rows(self, rows: np.ndarray) -> TaskInputs:
+        """The inputs of `rows` only."""
+        pick = lambda a: None if a is None else a[rows]  # noqa: E731
+        return TaskInputs(self.histories.rows(rows), self.extras[rows], pick(self.candidates), pick(self.frozen_states))
+
+
+def task_inputs(behaviour: Shopformer, examples: TaskExamples, context: TaskContext) -> TaskInputs:
+    """Encodes every example's visible events for `behaviour` (vectorised, no per-event loop)."""
+    rows = examples.frame.select("example_id", "cutoff").with_row_index("row")
+    visible = visible_events(context, examples).join(rows, on="example_id").sort("row", "position")
+    summary = _history_summary(visible, rows)
+    extras = [summary[name].to_numpy() for name in EXTRAS]
+    candidates = None
+    if "item_id" in examples.frame.columns:
+        candidates = behaviour.item_features_.codes(examples.frame["item_id"].to_list()).astype(np.int64)
+        candidate = _candidate_summary(visible, examples.frame.select("item_id").with_row_index("row"), rows)
+        extras += [candidate[name].to_numpy() for name in CANDIDATE_EXTRAS]
+    from_end = pl.len().over("row").cast(pl.Int64) - pl.int_range(pl.len(), dtype=pl.Int64).over("row")
+    recent = visible.filter(from_end <= behaviour.model_config_.max_len)
+    histories = _encode(behaviour, recent, examples.frame.height, rows["cutoff"].to_numpy())
+    return TaskInputs(histories, np.stack(extras, axis=1).astype(np.float32), candidates)
+
+
+def unseen_future(behaviour: Shopformer, examples: TaskExamples) -> np.ndarray:
+    """Whether `behaviour` was pre-trained without any event at or after each example's cut-off.
+
+    A next-item model trained on a user's later events has learned, at that user's cut-off, that
+    the sequence goes on (and with what): its state there leaks the label of churn or propensity.
+    Such states look nothing like those at a new cut-off, so heads learn only from examples whose
+    future the encoder never saw: users it was not trained on, or cut-offs after its last event.
+    """
+    frame = examples.frame
+    seen_user = behaviour.user_encoder_.transform(frame["user_id"]) != UNKNOWN_CODE
+    times = behaviour.histories_.timestamps
+    last_event = int(times.max()) if times is not None and len(times) else np.iinfo(np.int64).max
+    return ~seen_user | (frame["cutoff"].to_numpy() > last_event)
+
+
+def _log_hours(seconds: pl.Expr) -> pl.Expr:
+    return (seconds.clip(lower_bound=0) / 3600.0).log1p()
+
+
+def _history_summary(visible: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    stats = visible.group_by("row").agg(first=pl.col("timestamp").min(), last=pl.col("timestamp").max(), n=pl.len())
+    joined = rows.join(stats, on="row", how="left").sort("row")
+    return joined.select(
+        log_hours_since_last_event=_log_hours(pl.col("cutoff") - pl.col("last")).fill_null(0.0),
+        log_hours_since_first_event=_log_hours(pl.col("cutoff") - pl.col("first")).fill_null(0.0),
+        log_visible_events=pl.col("n").fill_null(0).cast(pl.Float64).log1p(),
+    )
+
+
+def _candidate_summary(visible: pl.DataFrame, candidates: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    met = visible.join(candidates, on=["row", "item_id"], how="inner")
+    stats = met.group_by("row").agg(
+        n=pl.len(), carted=(pl.col("event_type") == "cart").any().cast(pl.Float64), last=pl.col("timestamp").max()
+    )
+    joined = rows.join(stats, on="row", how="left").sort("row")
+    return joined.select(
+        log_candidate_events=pl.col("n").fill_null(0).cast(pl.Float64).log1p(),
+        candidate_carted=pl.col("carted").fill_null(0.0),
+        # Never met: as if met long ago (a year), so "recent" stays monotone in the value.
+        log_hours_since_candidate=_log_hours(pl.col("cutoff") - pl.col("last")).fill_null(float(np.log1p(24 * 365))),
+    )
+
+
+def _encode(behaviour: Shopformer, recent: pl.DataFrame, n_rows: int, cutoffs: np.ndarray) -> SequenceArrays:
+    """CSR sequences of behaviour-model codes; an example without visible events gets one
+    unknown-item event at its cut-off, so every row has a state to read."""
+    counts = np.bincount(recent["row"].to_numpy(), minlength=n_rows)
+    empty = np.flatnonzero(counts == 0)
+    items = behaviour.item_features_.codes(recent["item_id"].to_list()).astype(np.int64)
+    types = LabelEncoder.from_classes(behaviour.event_vocabulary_).transform(recent["event_type"]).astype(np.int64)
+    times = recent["timestamp"].to_numpy().astype(np.int64)
+    if len(empty):
+        at = np.cumsum(counts)[empty]  # where each empty row starts
+        items, types = np.insert(items, at, UNKNOWN_CODE), np.insert(types, at, UNKNOWN_CODE)
+        times = np.insert(times, at, cutoffs[empty])
+        counts[empty] = 1
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return SequenceArrays(offsets, items, types, times if behaviour.model_config_.use_time_gaps else None)
+
+
+def _unseen_part(behaviour: Shopformer, examples: TaskExamples) -> TaskExamples:
+    """The examples `unseen_future` keeps; all of them where that would leave one class or too few
+    (a bundle trained on every user up to the end of the log: there is no cleaner choice)."""
+    keep = unseen_future(behaviour, examples)
+    part = TaskExamples(examples.task, examples.frame.filter(pl.Series(keep)), examples.classes)
+    if len(part) < _MIN_UNSEEN * len(examples) or len(np.unique(part.labels)) < 2:
+        logger.warning("%s: the behaviour model saw the future of most examples; fitting on all of them", examples.task)
+        return examples
+    return part
+
+
+@contextmanager
+def _threads(n: int) -> Iterator[None]:
+    """Torch runs on `n` threads inside the block (the behaviour model's setting), as before after it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _at_least_two_columns(batch: Tensor | None) -> Tensor | None:
+    """Left-pads a one-column batch: the time-gap buckets of the sequence encoder need two."""
+    if batch is None or batch.shape[1] >= 2:
+        return batch
+    return torch.cat([torch.zeros_like(batch), batch], dim=1)
+
+
+class _TaskNetwork(nn.Module):
+    """Sequence encoder of the behaviour Transformer + a task head."""
+
+    def __init__(self, encoder: nn.Module, head: TaskHead) -> None:
+        super().__init__()
+        self.encoder, self.head = encoder, head
+
+    def states(self, histories: SequenceArrays, rows: np.ndarray) -> Tensor:
+        ends = histories.offsets[1:][rows]
+        batch = gather_windows(histories, histories.offsets[:-1][rows], ends)
+        items, types, times = (_at_least_two_columns(t) for t in (batch.items, batch.event_types, batch.timestamps))
+        hidden = self.encoder(items, types, times)
+        return pool_states(hidden, items != 0)
+
+    def candidate_vectors(self, codes: np.ndarray) -> Tensor:
+        return self.encoder.item_encoder(torch.from_numpy(codes))
+
+    def forward(self, inputs: TaskInputs, extras: Tensor, rows: np.ndarray, states: Tensor | None = None) -> Tensor:
+        state = self.states(inputs.histories, rows) if states is None else states[rows]
+        candidate = None if inputs.candidates is None else self.candidate_vectors(inputs.candidates[rows])
+        return self.head(state, extras[rows], candidate)
+
+
+class TransformerTaskModel:
+    """A task model on the behaviour Transformer, fine-tuned end to end or with a frozen encoder.
+
+    Args:
+        name: the model's name in results and bundles.
+        behaviour: the fitted behaviour `Shopformer` the encoder comes from.
+        finetune: train the encoder too (else only the head).
+        training: optimisation of the head (and encoder).
+        hidden: width of the head's hidden layer.
+        save_behaviour: `save` writes the behaviour model too (it is in no bundle: pre-trained here).
+    """
+
+    def __init__(self, name: str, behaviour: Shopformer, *, finetune: bool, training: HeadTraining | None = None,
+                 hidden: int = 64, save_behaviour: bool = False) -> None:
+        self.name, self.behaviour, self.finetune = name, behaviour, finetune
+        self.training = training or HeadTraining()
+        self.hidden, self.save_behaviour = hidden, save_behaviour
+
+    # ----------------------------------------------------------------------------- fitting
+
+    def fit(self, train: TaskExamples, valid: TaskExamples, context: TaskContext) -> TransformerTaskModel:
+        """Trains on the `train` examples whose future the encoder never saw, early-stops on `valid`'s."""
+        if not len(train) or not len(valid):
+            raise ShopformerError(f"{self.name}: {train.task} needs training and validation examples")
+        train, valid = _unseen_part(self.behaviour, train), _unseen_part(self.behaviour, valid)
+        inputs = task_inputs(self.behaviour, train, context), task_inputs(self.behaviour, valid, context)
+        return self.fit_inputs(train.task, train.classes, inputs[0], train.labels, inputs[1], valid.labels)
+
+    def fit_inputs(self, task: str, classes: tuple[str, ...], train: TaskInputs, labels: np.ndarray,
+                   valid: TaskInputs, valid_labels: np.ndarray) -> TransformerTaskModel:
+        """`fit` on inputs already encoded (the hybrid cross-fits heads on parts of them)."""
+        self.task_, self.classes_ = task, classes
+        self.extra_mean_ = train.extras.mean(0)
+        self.extra_std_ = train.extras.std(0) + 1e-6
+        self.network_ = self._network(train.extras.shape[1])
+        torch.manual_seed(self.training.seed)
+        with _threads(self.behaviour.train_config.num_threads):
+            self.history_ = self._train(train, labels, valid, valid_labels)
+        return self
+
+    def _network(self, n_extras: int) -> _TaskNetwork:
+        encoder = self.behaviour.model_
+        encoder = copy.deepcopy(encoder) if self.finetune else encoder
+        dim = encoder.config.dim
+        n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
+        item_dim = dim if self.task_ == "item-propensity" else 0
+        head = TaskHead(2 * dim, n_extras, n_outputs, item_dim=item_dim, hidden=self.hidden)
+        return _TaskNetwork(encoder, head)
+
+    def _train(self, train: TaskInputs, labels: np.ndarray, valid: TaskInputs, valid_labels: np.ndarray) -> list[dict]:
+        network, binary = self.network_, len(self.classes_) == 2
+        extras = self._extras(train)
+        positives = int(labels.sum()) if binary else 0
+        pos_weight = (len(labels) - positives) / max(positives, 1) if binary else None
+        states = None
+        if self.finetune:
+            module = network
+            groups = [{"params": network.head.parameters(), "lr": self.training.lr},
+                      {"params": network.encoder.parameters(), "lr": self.training.encoder_lr}]
+        else:
+            module, groups = network.head, [{"params": network.head.parameters(), "lr": self.training.lr}]
+            states = self._states(train)
+
+        def forward_rows(rows: np.ndarray) -> Tensor:
+            if not self.finetune:
+                network.encoder.eval()  # frozen: dropout stays off in the encoder
+            return network(train, extras, rows, states)
+
+        def validate() -> float:  # AUC (macro one-vs-rest for several classes), the benchmark's measure
+            score = roc_auc(valid_labels, self.raw_proba(valid))
+            return -1.0 if np.isnan(score) else score
+
+        return fit_head(module, groups, forward_rows, labels, train.histories.lengths, validate, self.training, pos_weight)
+
+    def _extras(self, inputs: TaskInputs) -> Tensor:
+        return torch.from_numpy(((inputs.extras - self.extra_mean_) / self.extra_std_).astype(np.float32))
+
+    @torch.no_grad()
+    def _states(self, inputs: TaskInputs) -> Tensor:
+        if not self.finetune and inputs.frozen_states is not None:
+            return inputs.frozen_states
+        self.network_.encoder.eval()
+        n = len(inputs.histories.lengths)
+        parts = [self.network_.states(inputs.histories, np.arange(i, min(i + _BATCH, n))) for i in range(0, n, _BATCH)]
+        states = torch.cat(parts) if parts else torch.zeros((0, 2 * self.network_.encoder.config.dim))
+        if not self.finetune:
+            inputs.frozen_states = states
+        return states
+
+    @torch.no_grad()
+    def raw_proba(self, inputs: TaskInputs) -> np.ndarray:
+        """Uncalibrated probabilities of encoded inputs (binary: P(label=1), else one column per class)."""
+        self.network_.eval()
+        extras, states, n = self._extras(inputs), self._states(inputs), len(inputs.histories.lengths)
+        logits = torch.cat([self.network_(inputs, extras, np.arange(i, min(i + _BATCH, n)), states)
+                            for i in range(0, n, _BATCH)])
+        return (torch.sigmoid(logits) if logits.dim() == 1 else torch.softmax(logits, 1)).numpy().astype(np.float64)
+
+    # ----------------------------------------------------------------------------- predicting
+
+    def predict_proba(self, examples: TaskExamples, context: TaskContext) -> np.ndarray:
+        """P(label = 1) `(n,)`, or `(n, n_classes)` for multi-class tasks (not calibrated)."""
+        if not hasattr(self, "network_"):
+            raise ShopformerError(f"{self.name} is not fitted yet: call fit(train, valid, context)")
+        with _threads(self.behaviour.train_config.num_threads):
+            return self.raw_proba(task_inputs(self.behaviour, examples, context))
+
+    # ----------------------------------------------------------------------------- persistence
+
+    def save(self, directory: str | Path) -> Path:
+        """Writes `model.json` and `weights.safetensors` (the head; the encoder too when fine-tuned)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        module = self.network_ if self.finetune else self.network_.head
+        if self.save_behaviour:
+            self.behaviour.save(directory / "behaviour")
+        save_file({k: v.contiguous() for k, v in module.state_dict().items()}, directory / "weights.safetensors")
+        meta = {
+            "format": _FORMAT, "kind": "transformer", "name": self.name, "task": self.task_,
+            "classes": list(self.classes_), "finetune": self.finetune, "hidden": self.hidden,
+            "training": asdict(self.training), "extra_mean": self.extra_mean_.tolist(),
+            "extra_std": self.extra_std_.tolist(), "history": self.history_,
+        }
+        (directory / "model.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, behaviour: Shopformer) -> TransformerTaskModel:
+        """Reads a model written by `save`, on top of the behaviour model it was trained from."""
+        directory = Path(directory)
+        meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
+        model = cls(meta["name"], behaviour, finetune=meta["finetune"], training=HeadTraining(**meta["training"]),
+                    hidden=meta["hidden"])
+        model.task_, model.classes_ = meta["task"], tuple(meta["classes"])
+        model.extra_mean_ = np.asarray(meta["extra_mean"], dtype=np.float32)
+        model.extra_std_ = np.asarray(meta["extra_std"], dtype=np.float32)
+        model.history_ = meta["history"]
+        model.network_ = model._network(len(model.extra_mean_))
+        module = model.network_ if model.finetune else model.network_.head
+        module.load_state_dict(load_file(directory / "weights.safetensors"))
+        model.network_.eval()
+        return model
+
+
+def transformer_factory(name: str, finetune: bool, training: HeadTraining | None = None):
+    """A `MODEL_FACTORIES` entry: the model on the dataset's shared behaviour model."""
+
+    def make(context: TaskContext, shared: dict) -> TransformerTaskModel:
+        behaviour = pretrained_behaviour_model(context, shared)
+        return TransformerTaskModel(name, behaviour, finetune=finetune, training=training,
+                                    save_behaviour=shared.get("behaviour_pretrained", False))
+
+    return make

@@ -1,0 +1,65 @@
+"""Task heads: pooling, head shapes, the training loop's early stopping and batching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from shopformer.tasks.heads import HeadTraining, TaskHead, fit_head, pool_states, row_batches, task_loss
+
+
+def test_pool_states_reads_the_last_position_and_averages_real_positions_only():
+    hidden = torch.tensor([[[9.0, 9.0], [1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0], [0.0, 2.0]]])
+    valid = torch.tensor([[False, True, True], [True, True, True]])
+    pooled = pool_states(hidden, valid)
+    expected = torch.tensor([[3.0, 4.0, 2.0, 3.0], [0.0, 2.0, 4.0, 16.0 / 3.0]])
+    assert torch.allclose(pooled, expected)
+
+
+def test_head_output_shapes_and_candidate_requirement():
+    state, extras = torch.randn(5, 8), torch.randn(5, 3)
+    assert TaskHead(8, 3, 1)(state, extras).shape == (5,)
+    assert TaskHead(8, 3, 4)(state, extras).shape == (5, 4)
+    with_item = TaskHead(8, 3, 1, item_dim=4)
+    assert with_item(state, extras, torch.randn(5, 4)).shape == (5,)
+    with pytest.raises(ValueError, match="candidate"):
+        with_item(state, extras)
+
+
+def test_task_loss_weights_positives():
+    logits, labels = torch.zeros(4), torch.tensor([1, 0, 0, 0])
+    plain, weighted = task_loss(logits, labels), task_loss(logits, labels, pos_weight=3.0)
+    assert weighted > plain
+    assert torch.isclose(task_loss(torch.zeros(2, 3), torch.tensor([0, 2])), torch.log(torch.tensor(3.0)))
+
+
+def test_row_batches_cover_every_row_once_with_similar_lengths_together():
+    lengths = np.random.default_rng(0).integers(1, 50, size=1000)
+    batches = list(row_batches(lengths, 64, np.random.default_rng(1)))
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(1000))
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < np.ptp(lengths) / 2  # sorted within pools: far less spread than random batches
+
+
+def test_fit_head_learns_and_restores_the_best_validation_weights():
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(400, 2)).astype(np.float32))
+    labels = (x[:, 0] > 0).numpy().astype(np.int64)
+    module = nn.Linear(2, 1)
+    scores = []
+
+    def validate() -> float:
+        # The score peaks at epoch 3 and falls after it: the loop must stop and restore epoch 3.
+        scores.append(1.0 - abs(len(scores) - 2))
+        return scores[-1]
+
+    history = fit_head(module, [{"params": module.parameters(), "lr": 0.5}], lambda rows: module(x[rows])[:, 0],
+                       labels, np.ones(400, dtype=np.int64), validate, HeadTraining(max_epochs=50, patience=2))
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
+    assert history[2]["train_loss"] < history[0]["train_loss"]
+    with torch.no_grad():
+        accuracy = ((module(x)[:, 0] > 0).numpy() == labels).mean()
+    assert accuracy > 0.9
