@@ -83,3 +83,13 @@ def test_bad_requests_are_clear_errors(fitted, tmp_path):
         predictor.predict_users(pl.DataFrame({"user_id": ["u"]}), 0)
     with pytest.raises(DataError, match="train-tasks"):
         TaskPredictor.load(tmp_path)
+
+
+def test_saving_again_replaces_the_task_models(fitted, tmp_path):
+    dataset, predictor, _ = fitted
+    predictor.save(tmp_path)
+    only_churn = TaskPredictor({"churn": predictor.models["churn"]}, predictor.classes, predictor.config,
+                               predictor.context, predictor.info)
+    only_churn.save(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "tasks").iterdir() if p.is_dir()) == ["churn"]
+    assert set(TaskPredictor.load(tmp_path).models) == {"churn"}

@@ -14,6 +14,7 @@ A bundle's `tasks/` folder (no pickle anywhere):
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -147,9 +148,13 @@ class TaskPredictor:
     # --- saving --------------------------------------------------------------------------------
 
     def save(self, bundle_dir: str | Path) -> Path:
-        """Writes the `tasks/` folder of `bundle_dir` (replacing the models of the same tasks)."""
+        """Writes the `tasks/` folder of `bundle_dir`, replacing any earlier one: its models were fitted
+        on another log, with another config, so they are not mixed with these."""
         folder = Path(bundle_dir) / "tasks"
-        folder.mkdir(parents=True, exist_ok=True)
+        if folder.is_dir():
+            _read_meta(folder)  # only ever remove a folder this class wrote
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
         for task, model in self.models.items():
             model.save(folder / task)
         self.context.events.drop("position").write_parquet(folder / "events.parquet")
