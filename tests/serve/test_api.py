@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shopformer.serve.app import create_app
+from shopformer.serve.engine import RecommendationQuery
 from shopformer.serve.service import Service
 from tests.serve.conftest import event, user_with_history
 
@@ -199,3 +200,13 @@ def test_reload_swaps_bundles_and_keeps_ingested_events(bundles, tmp_path):
         assert search.status_code == 409 and "no item text embeddings" in search.json()["detail"]
         missing = test_client.post("/v1/admin/reload", json={"bundle": str(tmp_path / "nope")})
         assert missing.status_code == 422 and test_client.get("/healthz").json()["model_version"] == reloaded["model_version"]
+
+
+def test_one_event_histories_score_beside_longer_cold_ones(client, bundles):
+    item = bundles.events["item_id"].drop_nulls()[0]
+    client.post("/v1/events", json={"events": [event("one-1", "one-event-user", item, NOW - 5)]})
+    engine = client.app.state.service.engine
+    queries = [RecommendationQuery(engine.states.history("one-event-user"), 3),
+               RecommendationQuery(engine.states.session(["nope-1", "nope-2", "nope-3"], [None] * 3, [None] * 3), 3)]
+    one, cold = engine.recommend(queries)
+    assert (one.source, cold.source) == ("model", "popular") and len(one.item_ids) == len(cold.item_ids) == 3

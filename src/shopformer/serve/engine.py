@@ -110,11 +110,11 @@ class Engine:
 
     def recommend(self, queries: Sequence[RecommendationQuery]) -> list[Recommendation]:
         """Top items after each history, all histories scored in one `score_histories` call."""
-        histories = self.states.sequences([q.history for q in queries])
         known = np.array([bool((q.history[0] >= FIRST_CODE).any()) for q in queries])
         scores = np.tile(self._popular, (len(queries), 1))
         if known.any():
-            scores[known] = self.model.score_histories(histories.rows(np.flatnonzero(known))).numpy()
+            histories = self.states.sequences([q.history for q, has_items in zip(queries, known) if has_items])
+            scores[known] = self.model.score_histories(histories).numpy()
         scores[:, :FIRST_CODE] = -np.inf
         for row, query in enumerate(queries):
             if query.filter_seen:
