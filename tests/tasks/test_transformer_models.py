@@ -16,13 +16,8 @@ from shopformer.tasks.heads import HeadTraining
 from shopformer.tasks.hybrid import HybridTaskModel
 from shopformer.tasks.metrics import roc_auc
 from shopformer.tasks.models import load_model, make_model
-from shopformer.tasks.transformer_models import (
-    EXTRAS,
-    TransformerTaskModel,
-    pretrained_behaviour_model,
-    task_inputs,
-    unseen_future,
-)
+from shopformer.tasks.transformer_inputs import EXTRAS, task_inputs, unseen_future
+from shopformer.tasks.transformer_models import TransformerTaskModel, pretrained_behaviour_model
 from tests.conftest import dataset_path
 
 QUICK = HeadTraining(max_epochs=3, patience=2)

@@ -48,22 +48,30 @@ class TaskHead(nn.Module):
     """
 
     def __init__(self, state_dim: int, n_extras: int, n_outputs: int, *, item_dim: int = 0,
-                 hidden: int = 64, dropout: float = 0.1) -> None:
+                 hidden: int = 64, dropout: float = 0.1, state_dropout: float = 0.0) -> None:
         super().__init__()
         self.item_dim = item_dim
         n_inputs = state_dim + n_extras + (2 * item_dim + 1 if item_dim else 0)
+        self.state_dropout = nn.Dropout(state_dropout)
         self.net = nn.Sequential(
             nn.Linear(n_inputs, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_outputs)
         )
+        # Wide part: a linear path from the scalar extras (and the item score) straight to the logits.
+        # It learns the strong, simple signals (recency, counts) in a few steps, while the deep part,
+        # which sees the 2 * dim state too, adds only what those cannot explain.
+        self.wide = nn.Linear(n_extras + (1 if item_dim else 0), n_outputs)
 
     def forward(self, state: Tensor, extras: Tensor, candidate: Tensor | None = None) -> Tensor:
-        parts = [state, extras]
+        state = self.state_dropout(state)
+        parts, wide = [state, extras], [extras]
         if self.item_dim:
             if candidate is None:
                 raise ValueError("this head scores candidate items: pass their vectors")
             last = state[:, : self.item_dim]
-            parts += [candidate, last * candidate, (last * candidate).sum(1, keepdim=True)]
-        logits = self.net(torch.cat(parts, dim=1))
+            score = (last * candidate).sum(1, keepdim=True)
+            parts += [candidate, last * candidate, score]
+            wide.append(score)
+        logits = self.net(torch.cat(parts, dim=1)) + self.wide(torch.cat(wide, dim=1))
         return logits[:, 0] if logits.shape[1] == 1 else logits
 
 
@@ -93,7 +101,7 @@ class HeadTraining:
 
     lr: float = 1e-3
     encoder_lr: float = 1e-4
-    weight_decay: float = 1e-4
+    weight_decay: float = 1e-2
     batch_size: int = 256
     max_epochs: int = 60
     patience: int = 6

@@ -7,8 +7,8 @@ The behaviour Transformer contributes two kinds of columns to the framework's RF
   learns how far to trust the score from scores as noisy as the ones it will get on new examples;
 * the leading principal components of the pooled user state, fitted on the training examples.
 
-Both are missing (NaN, which LightGBM routes by itself) for examples whose future the behaviour
-model was pre-trained on (`unseen_future`): their states leak the label.
+Both are missing (NaN, which LightGBM routes by itself) for training and validation examples whose
+future the behaviour model was pre-trained on (`learnable_rows`): their states leak the label.
 
 LightGBM (the baseline's parameters and grid) is then tuned and early-stopped on validation.
 Saved as LightGBM's text model, an npz of the projection and the head's own folder; no pickle.
@@ -22,7 +22,6 @@ from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
-import polars as pl
 
 from shopformer.errors import ShopformerError
 from shopformer.recommender import Shopformer
@@ -30,14 +29,8 @@ from shopformer.tasks.base import TaskContext, TaskExamples
 from shopformer.tasks.baselines import LightGBMModel, read_model_json
 from shopformer.tasks.features import example_features
 from shopformer.tasks.metrics import roc_auc
-from shopformer.tasks.transformer_models import (
-    TaskInputs,
-    TransformerTaskModel,
-    load_transformer_model,
-    pretrained_behaviour_model,
-    task_inputs,
-    unseen_future,
-)
+from shopformer.tasks.transformer_inputs import TaskInputs, example_rows, learnable_rows, task_inputs, unseen_future
+from shopformer.tasks.transformer_models import TransformerTaskModel, load_transformer_model, pretrained_behaviour_model
 
 __all__ = ["HybridTaskModel", "hybrid_factory", "load_hybrid_model"]
 
@@ -50,16 +43,15 @@ class HybridTaskModel:
 
     Args:
         behaviour: the fitted behaviour `Shopformer`.
+        name: the model's name in results (`shopformer` when it is the default).
         components: principal components of the pooled user state given to the booster.
         folds: cross-fitting folds of the head scores on the training examples.
         save_behaviour: `save` writes the behaviour model too (pre-trained here, in no bundle).
     """
 
-    name = _KIND
-
-    def __init__(self, behaviour: Shopformer, *, components: int = 8, folds: int = 5, save_behaviour: bool = False,
-                 num_threads: int = 1) -> None:
-        self.behaviour, self.components, self.folds = behaviour, components, folds
+    def __init__(self, behaviour: Shopformer, *, name: str = _KIND, components: int = 8, folds: int = 5,
+                 save_behaviour: bool = False, num_threads: int = 1) -> None:
+        self.name, self.behaviour, self.components, self.folds = name, behaviour, components, folds
         self.save_behaviour, self.num_threads = save_behaviour, num_threads
 
     def _head(self) -> TransformerTaskModel:
@@ -70,12 +62,11 @@ class HybridTaskModel:
         if not len(train) or not len(valid):
             raise ShopformerError(f"{self.name}: {train.task} needs training and validation examples")
         self.classes_ = train.classes
-        clean = unseen_future(self.behaviour, train), unseen_future(self.behaviour, valid)
-        if not clean[0].any() or not clean[1].any():
-            raise ShopformerError(f"{self.name}: the behaviour model saw the future of every {train.task} example; "
-                                  "pre-train it on earlier events or other users")
+        clean = learnable_rows(self.behaviour, train), learnable_rows(self.behaviour, valid)
+        # Masked at prediction too, unless every example was learned from (a bundle that saw them all).
+        self.mask_seen_ = not (clean[0].all() and clean[1].all())
         inputs = task_inputs(self.behaviour, train, context), task_inputs(self.behaviour, valid, context)
-        head_train, head_valid = _rows(train, clean[0]), _rows(valid, clean[1])
+        head_train, head_valid = example_rows(train, clean[0]), example_rows(valid, clean[1])
         train_in, valid_in = inputs[0].rows(np.flatnonzero(clean[0])), inputs[1].rows(np.flatnonzero(clean[1]))
         # The full head first: it computes the frozen states once, which the fold heads then share.
         self.head_ = self._head().fit_inputs(train.task, train.classes, train_in, head_train.labels, valid_in,
@@ -125,7 +116,8 @@ class HybridTaskModel:
         if not hasattr(self, "booster_"):
             raise ShopformerError(f"{self.name} is not fitted yet: call fit(train, valid, context)")
         inputs = task_inputs(self.behaviour, examples, context)
-        matrix = self._matrix(context, examples, inputs, unseen_future(self.behaviour, examples), self.head_.raw_proba(inputs))
+        clean = unseen_future(self.behaviour, examples) if self.mask_seen_ else np.ones(len(examples), dtype=bool)
+        matrix = self._matrix(context, examples, inputs, clean, self.head_.raw_proba(inputs))
         return self.booster_.predict(matrix, num_iteration=self.params_["rounds"])
 
     def save(self, directory: str | Path) -> Path:
@@ -135,14 +127,10 @@ class HybridTaskModel:
         self.head_.save(directory / "head")
         self.booster_.save_model(str(directory / "lightgbm.txt"), num_iteration=self.params_["rounds"])
         np.savez(directory / "states.npz", mean=self.state_mean_, axes=self.state_axes_)
-        meta = {"kind": _KIND, "classes": list(self.classes_), "params": self.params_, "components": self.components,
+        meta = {"kind": _KIND, "name": self.name, "mask_seen": self.mask_seen_, "classes": list(self.classes_), "params": self.params_, "components": self.components,
                 "folds": self.folds}
         (directory / "model.json").write_text(json.dumps(meta), encoding="utf-8")
         return directory
-
-
-def _rows(examples: TaskExamples, keep: np.ndarray) -> TaskExamples:
-    return TaskExamples(examples.task, examples.frame.filter(pl.Series(keep)), examples.classes)
 
 
 def _spread(scores: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -177,15 +165,20 @@ def load_hybrid_model(directory: str | Path, shared: dict) -> HybridTaskModel:
     directory = Path(directory)
     meta = read_model_json(directory, _KIND)
     head = load_transformer_model(directory / "head", shared)
-    model = HybridTaskModel(head.behaviour, components=meta["components"], folds=meta["folds"])
+    model = HybridTaskModel(head.behaviour, name=meta["name"], components=meta["components"], folds=meta["folds"])
     model.classes_, model.params_, model.head_ = tuple(meta["classes"]), meta["params"], head
+    model.mask_seen_ = meta["mask_seen"]
     with np.load(directory / "states.npz", allow_pickle=False) as arrays:
         model.state_mean_, model.state_axes_ = arrays["mean"], arrays["axes"]
     model.booster_ = lgb.Booster(model_file=str(directory / "lightgbm.txt"))
     return model
 
 
-def hybrid_factory(context: TaskContext, shared: dict) -> HybridTaskModel:
-    """The `MODEL_FACTORIES` entry of the hybrid, on the dataset's shared behaviour model."""
-    return HybridTaskModel(pretrained_behaviour_model(context, shared),
-                           save_behaviour=shared.get("behaviour_pretrained", False))
+def hybrid_factory(name: str):
+    """A `MODEL_FACTORIES` entry: the hybrid named `name`, on the dataset's shared behaviour model."""
+
+    def make(context: TaskContext, shared: dict) -> HybridTaskModel:
+        return HybridTaskModel(pretrained_behaviour_model(context, shared), name=name,
+                               save_behaviour=shared.get("behaviour_pretrained", False))
+
+    return make

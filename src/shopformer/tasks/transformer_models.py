@@ -4,12 +4,13 @@
                           tenth of the head's learning rate), early-stopped on validation
     shopformer-frozen     the pre-trained encoder untouched, only the head trained
 
-Both read each example's visible events (the one gate, `visible_events`), keep the last `max_len`
-of them, encode them with the behaviour model's own item, event-type and time codes, pool the
-hidden states, and add what the sequence cannot know (`EXTRAS`: time from the last event to the
-cut-off, history size, tenure; for item-propensity how the user met the candidate item). Positives
-are up-weighted by the class ratio while training, so the raw probabilities are not calibrated: the
-`CalibratedModel` wrapper every task model goes through calibrates them on validation.
+Both read each example through `transformer_inputs` (its last `max_len` visible events in the
+behaviour model's codes, and scalars the sequence cannot carry: time from the last event to the
+cut-off, tenure, event counts, how the user met a candidate item), pool the encoder's hidden
+states and score them with a `TaskHead`. Heads learn only from examples whose future the encoder
+never saw (`learnable_rows`). Positives are up-weighted by the class ratio while training, so the
+raw probabilities are not calibrated: the `CalibratedModel` wrapper every task model goes through
+calibrates them on validation.
 
 The behaviour model is a fitted `Shopformer`: the caller's bundle (`shared["behaviour_model"]`),
 or pre-trained once per dataset on `context.training_events()` (`pretrained_behaviour_model`).
@@ -25,7 +26,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -34,32 +35,27 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from shopformer.data.prepare import UNKNOWN_CODE, LabelEncoder
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.data.schema import Dataset, EventLog
 from shopformer.errors import ShopformerError
 from shopformer.recommender import Shopformer
-from shopformer.tasks.base import TaskContext, TaskExamples, visible_events
+from shopformer.tasks.base import TaskContext, TaskExamples
 from shopformer.tasks.heads import HeadTraining, TaskHead, fit_head, pool_states
 from shopformer.tasks.metrics import roc_auc
+from shopformer.tasks.transformer_inputs import TaskInputs, example_rows, learnable_rows, task_inputs
 from shopformer.train import SequenceArrays
 from shopformer.train.batches import gather_windows
 
-__all__ = ["EXTRAS", "TaskInputs", "TransformerTaskModel", "bundle_behaviour_model", "load_transformer_model",
-           "pretrained_behaviour_model", "task_inputs", "unseen_future"]
+__all__ = ["FINETUNE", "PRETRAIN", "TransformerTaskModel", "bundle_behaviour_model", "load_transformer_model",
+           "pretrained_behaviour_model", "transformer_factory"]
 
 logger = logging.getLogger(__name__)
 
-#: Scalar inputs of every example, and the extra ones of examples with a candidate item.
-EXTRAS = ("log_hours_since_last_event", "log_hours_since_first_event", "log_visible_events")
-CANDIDATE_EXTRAS = ("log_candidate_events", "candidate_carted", "log_hours_since_candidate")
 #: Pre-training recipe when no behaviour model is given: a few minutes on one thread.
 PRETRAIN = {"max_minutes": 2.0, "num_threads": 1, "patience": 5, "progress": False}
 _BATCH = 1024
 #: Fine-tuning recipe: a minute per task at most, on one thread, stopped early on validation AUC.
-FINETUNE = HeadTraining(max_epochs=30, patience=3, max_seconds=60.0)
-#: Least share of examples with an unseen future to fit on them alone.
-_MIN_UNSEEN = 0.2
+FINETUNE = HeadTraining(max_epochs=30, patience=3, max_seconds=60.0, weight_decay=1e-2)
 _FORMAT = "shopformer.task_model"
 
 
@@ -97,110 +93,6 @@ def load_transformer_model(directory: str | Path, shared: dict) -> TransformerTa
     own = Path(directory) / "behaviour"
     behaviour = Shopformer.load(own) if own.is_dir() else bundle_behaviour_model(shared)
     return TransformerTaskModel.load(directory, behaviour)
-
-
-@dataclass
-class TaskInputs:
-    """Model inputs of examples, one row per example in frame order."""
-
-    histories: SequenceArrays  # the last max_len visible events, as behaviour-model codes
-    extras: np.ndarray  # (n, n_extras) float32, not yet standardised
-    candidates: np.ndarray | None  # item codes of item-level tasks
-    #: Pooled states of the untouched behaviour encoder, computed once by the first frozen model.
-    frozen_states: Tensor | None = None
-
-    def rows(self, rows: np.ndarray) -> TaskInputs:
-        """The inputs of `rows` only."""
-        pick = lambda a: None if a is None else a[rows]  # noqa: E731
-        return TaskInputs(self.histories.rows(rows), self.extras[rows], pick(self.candidates), pick(self.frozen_states))
-
-
-def task_inputs(behaviour: Shopformer, examples: TaskExamples, context: TaskContext) -> TaskInputs:
-    """Encodes every example's visible events for `behaviour` (vectorised, no per-event loop)."""
-    rows = examples.frame.select("example_id", "cutoff").with_row_index("row")
-    visible = visible_events(context, examples).join(rows, on="example_id").sort("row", "position")
-    summary = _history_summary(visible, rows)
-    extras = [summary[name].to_numpy() for name in EXTRAS]
-    candidates = None
-    if "item_id" in examples.frame.columns:
-        candidates = behaviour.item_features_.codes(examples.frame["item_id"].to_list()).astype(np.int64)
-        candidate = _candidate_summary(visible, examples.frame.select("item_id").with_row_index("row"), rows)
-        extras += [candidate[name].to_numpy() for name in CANDIDATE_EXTRAS]
-    from_end = pl.len().over("row").cast(pl.Int64) - pl.int_range(pl.len(), dtype=pl.Int64).over("row")
-    recent = visible.filter(from_end <= behaviour.model_config_.max_len)
-    histories = _encode(behaviour, recent, examples.frame.height, rows["cutoff"].to_numpy())
-    return TaskInputs(histories, np.stack(extras, axis=1).astype(np.float32), candidates)
-
-
-def unseen_future(behaviour: Shopformer, examples: TaskExamples) -> np.ndarray:
-    """Whether `behaviour` was pre-trained without any event at or after each example's cut-off.
-
-    A next-item model trained on a user's later events has learned, at that user's cut-off, that
-    the sequence goes on (and with what): its state there leaks the label of churn or propensity.
-    Such states look nothing like those at a new cut-off, so heads learn only from examples whose
-    future the encoder never saw: users it was not trained on, or cut-offs after its last event.
-    """
-    frame = examples.frame
-    seen_user = behaviour.user_encoder_.transform(frame["user_id"]) != UNKNOWN_CODE
-    times = behaviour.histories_.timestamps
-    last_event = int(times.max()) if times is not None and len(times) else np.iinfo(np.int64).max
-    return ~seen_user | (frame["cutoff"].to_numpy() > last_event)
-
-
-def _log_hours(seconds: pl.Expr) -> pl.Expr:
-    return (seconds.clip(lower_bound=0) / 3600.0).log1p()
-
-
-def _history_summary(visible: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
-    stats = visible.group_by("row").agg(first=pl.col("timestamp").min(), last=pl.col("timestamp").max(), n=pl.len())
-    joined = rows.join(stats, on="row", how="left").sort("row")
-    return joined.select(
-        log_hours_since_last_event=_log_hours(pl.col("cutoff") - pl.col("last")).fill_null(0.0),
-        log_hours_since_first_event=_log_hours(pl.col("cutoff") - pl.col("first")).fill_null(0.0),
-        log_visible_events=pl.col("n").fill_null(0).cast(pl.Float64).log1p(),
-    )
-
-
-def _candidate_summary(visible: pl.DataFrame, candidates: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
-    met = visible.join(candidates, on=["row", "item_id"], how="inner")
-    stats = met.group_by("row").agg(
-        n=pl.len(), carted=(pl.col("event_type") == "cart").any().cast(pl.Float64), last=pl.col("timestamp").max()
-    )
-    joined = rows.join(stats, on="row", how="left").sort("row")
-    return joined.select(
-        log_candidate_events=pl.col("n").fill_null(0).cast(pl.Float64).log1p(),
-        candidate_carted=pl.col("carted").fill_null(0.0),
-        # Never met: as if met long ago (a year), so "recent" stays monotone in the value.
-        log_hours_since_candidate=_log_hours(pl.col("cutoff") - pl.col("last")).fill_null(float(np.log1p(24 * 365))),
-    )
-
-
-def _encode(behaviour: Shopformer, recent: pl.DataFrame, n_rows: int, cutoffs: np.ndarray) -> SequenceArrays:
-    """CSR sequences of behaviour-model codes; an example without visible events gets one
-    unknown-item event at its cut-off, so every row has a state to read."""
-    counts = np.bincount(recent["row"].to_numpy(), minlength=n_rows)
-    empty = np.flatnonzero(counts == 0)
-    items = behaviour.item_features_.codes(recent["item_id"].to_list()).astype(np.int64)
-    types = LabelEncoder.from_classes(behaviour.event_vocabulary_).transform(recent["event_type"]).astype(np.int64)
-    times = recent["timestamp"].to_numpy().astype(np.int64)
-    if len(empty):
-        at = np.cumsum(counts)[empty]  # where each empty row starts
-        items, types = np.insert(items, at, UNKNOWN_CODE), np.insert(types, at, UNKNOWN_CODE)
-        times = np.insert(times, at, cutoffs[empty])
-        counts[empty] = 1
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return SequenceArrays(offsets, items, types, times if behaviour.model_config_.use_time_gaps else None)
-
-
-def _unseen_part(behaviour: Shopformer, examples: TaskExamples) -> TaskExamples:
-    """The examples `unseen_future` keeps; all of them where that would leave one class or too few
-    (a bundle trained on every user up to the end of the log: there is no cleaner choice)."""
-    keep = unseen_future(behaviour, examples)
-    part = TaskExamples(examples.task, examples.frame.filter(pl.Series(keep)), examples.classes)
-    if len(part) < _MIN_UNSEEN * len(examples) or len(np.unique(part.labels)) < 2:
-        logger.warning("%s: the behaviour model saw the future of most examples; fitting on all of them", examples.task)
-        return examples
-    return part
 
 
 @contextmanager
@@ -253,14 +145,16 @@ class TransformerTaskModel:
         finetune: train the encoder too (else only the head).
         training: optimisation of the head (and encoder).
         hidden: width of the head's hidden layer.
+        state_dropout: dropout on the pooled state. Heavy by default: on Taobao the head otherwise
+            fits the 2 * dim state of a few thousand examples and loses to its own scalar extras.
         save_behaviour: `save` writes the behaviour model too (it is in no bundle: pre-trained here).
     """
 
     def __init__(self, name: str, behaviour: Shopformer, *, finetune: bool, training: HeadTraining | None = None,
-                 hidden: int = 64, save_behaviour: bool = False) -> None:
+                 hidden: int = 16, state_dropout: float = 0.8, save_behaviour: bool = False) -> None:
         self.name, self.behaviour, self.finetune = name, behaviour, finetune
         self.training = training or HeadTraining()
-        self.hidden, self.save_behaviour = hidden, save_behaviour
+        self.hidden, self.state_dropout, self.save_behaviour = hidden, state_dropout, save_behaviour
 
     # ----------------------------------------------------------------------------- fitting
 
@@ -268,7 +162,8 @@ class TransformerTaskModel:
         """Trains on the `train` examples whose future the encoder never saw, early-stops on `valid`'s."""
         if not len(train) or not len(valid):
             raise ShopformerError(f"{self.name}: {train.task} needs training and validation examples")
-        train, valid = _unseen_part(self.behaviour, train), _unseen_part(self.behaviour, valid)
+        train = example_rows(train, learnable_rows(self.behaviour, train))
+        valid = example_rows(valid, learnable_rows(self.behaviour, valid))
         inputs = task_inputs(self.behaviour, train, context), task_inputs(self.behaviour, valid, context)
         return self.fit_inputs(train.task, train.classes, inputs[0], train.labels, inputs[1], valid.labels)
 
@@ -290,7 +185,8 @@ class TransformerTaskModel:
         dim = encoder.config.dim
         n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
         item_dim = dim if self.task_ == "item-propensity" else 0
-        head = TaskHead(2 * dim, n_extras, n_outputs, item_dim=item_dim, hidden=self.hidden)
+        head = TaskHead(2 * dim, n_extras, n_outputs, item_dim=item_dim, hidden=self.hidden,
+                        state_dropout=self.state_dropout)
         return _TaskNetwork(encoder, head)
 
     def _train(self, train: TaskInputs, labels: np.ndarray, valid: TaskInputs, valid_labels: np.ndarray) -> list[dict]:
@@ -363,7 +259,7 @@ class TransformerTaskModel:
         save_file({k: v.contiguous() for k, v in module.state_dict().items()}, directory / "weights.safetensors")
         meta = {
             "format": _FORMAT, "kind": "transformer", "name": self.name, "task": self.task_,
-            "classes": list(self.classes_), "finetune": self.finetune, "hidden": self.hidden,
+            "classes": list(self.classes_), "finetune": self.finetune, "hidden": self.hidden, "state_dropout": self.state_dropout,
             "training": asdict(self.training), "extra_mean": self.extra_mean_.tolist(),
             "extra_std": self.extra_std_.tolist(), "history": self.history_,
         }
@@ -376,7 +272,7 @@ class TransformerTaskModel:
         directory = Path(directory)
         meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
         model = cls(meta["name"], behaviour, finetune=meta["finetune"], training=HeadTraining(**meta["training"]),
-                    hidden=meta["hidden"])
+                    hidden=meta["hidden"], state_dropout=meta["state_dropout"])
         model.task_, model.classes_ = meta["task"], tuple(meta["classes"])
         model.extra_mean_ = np.asarray(meta["extra_mean"], dtype=np.float32)
         model.extra_std_ = np.asarray(meta["extra_std"], dtype=np.float32)

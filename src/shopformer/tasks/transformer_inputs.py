@@ -1,0 +1,173 @@
+"""What the Transformer task models read of each example: its visible events as model inputs.
+
+Every example's visible events (the one gate, `visible_events`) are cut to the last `max_len`,
+encoded with the behaviour model's own item, event-type and time codes, and summarised in
+scalars the padded sequence cannot carry (`EXTRAS`, `CANDIDATE_EXTRAS`). All vectorised in Polars
+and NumPy: no loop over events or examples.
+
+`unseen_future` tells apart the examples whose future the behaviour model was pre-trained on: a
+next-item model trained on a user's later events has learned, at that user's cut-off, that the
+sequence goes on (and with what), so its state there leaks the label.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import torch
+from torch import Tensor
+
+from shopformer.data.prepare import UNKNOWN_CODE, LabelEncoder
+from shopformer.data.schema import CANONICAL_EVENT_TYPES
+from shopformer.recommender import Shopformer
+from shopformer.tasks.base import TaskContext, TaskExamples, visible_events
+from shopformer.train import SequenceArrays
+
+__all__ = ["CANDIDATE_EXTRAS", "EXTRAS", "TaskInputs", "example_rows", "learnable_rows", "task_inputs", "unseen_future"]
+
+logger = logging.getLogger(__name__)
+
+#: Scalar inputs of every example, and the extra ones of examples with a candidate item.
+#: Counts run over every visible event (the sequence keeps only the last `max_len`); the session is
+#: the one of the last visible event.
+EXTRAS = ("log_hours_since_last_event", "log_hours_since_first_event", "log_visible_events",
+          *(f"log_{kind}_events" for kind in CANONICAL_EVENT_TYPES), "log_session_events", "log_session_carts")
+CANDIDATE_EXTRAS = ("log_candidate_events", "candidate_carted", "log_hours_since_candidate", "candidate_next_log_probability")
+#: Floor of the next-item log-probability (the unknown item scores -inf).
+_LOG_PROBABILITY_FLOOR = -30.0
+#: Least share of examples with an unseen future to fit on them alone.
+_MIN_UNSEEN = 0.2
+_BATCH = 1024
+
+
+@dataclass
+class TaskInputs:
+    """Model inputs of examples, one row per example in frame order."""
+
+    histories: SequenceArrays  # the last max_len visible events, as behaviour-model codes
+    extras: np.ndarray  # (n, n_extras) float32, not yet standardised
+    candidates: np.ndarray | None  # item codes of item-level tasks
+    #: Pooled states of the untouched behaviour encoder, computed once by the first frozen model.
+    frozen_states: Tensor | None = None
+
+    def rows(self, rows: np.ndarray) -> TaskInputs:
+        """The inputs of `rows` only."""
+        pick = lambda a: None if a is None else a[rows]  # noqa: E731
+        return TaskInputs(self.histories.rows(rows), self.extras[rows], pick(self.candidates), pick(self.frozen_states))
+
+
+def task_inputs(behaviour: Shopformer, examples: TaskExamples, context: TaskContext) -> TaskInputs:
+    """Encodes every example's visible events for `behaviour` (vectorised, no per-event loop)."""
+    rows = examples.frame.select("example_id", "cutoff").with_row_index("row")
+    visible = visible_events(context, examples).join(rows, on="example_id").sort("row", "position")
+    summary = _history_summary(visible, rows)
+    extras = [summary[name].to_numpy() for name in EXTRAS]
+    from_end = pl.len().over("row").cast(pl.Int64) - pl.int_range(pl.len(), dtype=pl.Int64).over("row")
+    recent = visible.filter(from_end <= behaviour.model_config_.max_len)
+    histories = _encode(behaviour, recent, examples.frame.height, rows["cutoff"].to_numpy())
+    candidates = None
+    if "item_id" in examples.frame.columns:
+        candidates = behaviour.item_features_.codes(examples.frame["item_id"].to_list()).astype(np.int64)
+        candidate = _candidate_summary(visible, examples.frame.select("item_id").with_row_index("row"), rows)
+        extras += [candidate[name].to_numpy() for name in CANDIDATE_EXTRAS[:-1]]
+        extras.append(_next_item_log_probability(behaviour, histories, candidates))
+    return TaskInputs(histories, np.stack(extras, axis=1).astype(np.float32), candidates)
+
+
+def _next_item_log_probability(behaviour: Shopformer, histories: SequenceArrays, candidates: np.ndarray) -> np.ndarray:
+    """log P(next item = candidate | history) of the pre-trained model (transition prior blended in),
+    the recommender's own answer to "will they come back to this item"."""
+    out = np.empty(len(candidates), dtype=np.float32)
+    for start in range(0, len(candidates), _BATCH):
+        rows = np.arange(start, min(start + _BATCH, len(candidates)))
+        scores = behaviour.score_histories(histories.rows(rows))
+        out[rows] = scores.gather(1, torch.from_numpy(candidates[rows])[:, None])[:, 0].numpy()
+    return np.maximum(out, _LOG_PROBABILITY_FLOOR)
+
+
+def unseen_future(behaviour: Shopformer, examples: TaskExamples) -> np.ndarray:
+    """Whether `behaviour` was pre-trained without any event at or after each example's cut-off.
+
+    A next-item model trained on a user's later events has learned, at that user's cut-off, that
+    the sequence goes on (and with what): its state there leaks the label of churn or propensity.
+    Such states look nothing like those at a new cut-off, so heads learn only from examples whose
+    future the encoder never saw: users it was not trained on, or cut-offs after its last event.
+    """
+    frame = examples.frame
+    seen_user = behaviour.user_encoder_.transform(frame["user_id"]) != UNKNOWN_CODE
+    times = behaviour.histories_.timestamps
+    last_event = int(times.max()) if times is not None and len(times) else np.iinfo(np.int64).max
+    return ~seen_user | (frame["cutoff"].to_numpy() > last_event)
+
+
+def _log_hours(seconds: pl.Expr) -> pl.Expr:
+    return (seconds.clip(lower_bound=0) / 3600.0).log1p()
+
+
+def _log_count(condition: pl.Expr) -> pl.Expr:
+    return condition.sum().cast(pl.Float64).log1p()
+
+
+def _history_summary(visible: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    session = pl.col("session_id") == pl.col("session_id").last() if "session_id" in visible.columns else pl.lit(True)
+    stats = visible.group_by("row").agg(
+        first=pl.col("timestamp").min(), last=pl.col("timestamp").max(),
+        log_visible_events=pl.len().cast(pl.Float64).log1p(),
+        *(_log_count(pl.col("event_type") == kind).alias(f"log_{kind}_events") for kind in CANONICAL_EVENT_TYPES),
+        log_session_events=_log_count(session), log_session_carts=_log_count(session & (pl.col("event_type") == "cart")),
+    )
+    joined = rows.join(stats, on="row", how="left").sort("row")
+    return joined.select(
+        log_hours_since_last_event=_log_hours(pl.col("cutoff") - pl.col("last")),
+        log_hours_since_first_event=_log_hours(pl.col("cutoff") - pl.col("first")),
+        *EXTRAS[2:],
+    ).fill_null(0.0)
+
+
+def _candidate_summary(visible: pl.DataFrame, candidates: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    met = visible.join(candidates, on=["row", "item_id"], how="inner")
+    stats = met.group_by("row").agg(
+        n=pl.len(), carted=(pl.col("event_type") == "cart").any().cast(pl.Float64), last=pl.col("timestamp").max()
+    )
+    joined = rows.join(stats, on="row", how="left").sort("row")
+    return joined.select(
+        log_candidate_events=pl.col("n").fill_null(0).cast(pl.Float64).log1p(),
+        candidate_carted=pl.col("carted").fill_null(0.0),
+        # Never met: as if met long ago (a year), so "recent" stays monotone in the value.
+        log_hours_since_candidate=_log_hours(pl.col("cutoff") - pl.col("last")).fill_null(float(np.log1p(24 * 365))),
+    )
+
+
+def _encode(behaviour: Shopformer, recent: pl.DataFrame, n_rows: int, cutoffs: np.ndarray) -> SequenceArrays:
+    """CSR sequences of behaviour-model codes; an example without visible events gets one
+    unknown-item event at its cut-off, so every row has a state to read."""
+    counts = np.bincount(recent["row"].to_numpy(), minlength=n_rows)
+    empty = np.flatnonzero(counts == 0)
+    items = behaviour.item_features_.codes(recent["item_id"].to_list()).astype(np.int64)
+    types = LabelEncoder.from_classes(behaviour.event_vocabulary_).transform(recent["event_type"]).astype(np.int64)
+    times = recent["timestamp"].to_numpy().astype(np.int64)
+    if len(empty):
+        at = np.cumsum(counts)[empty]  # where each empty row starts
+        items, types = np.insert(items, at, UNKNOWN_CODE), np.insert(types, at, UNKNOWN_CODE)
+        times = np.insert(times, at, cutoffs[empty])
+        counts[empty] = 1
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return SequenceArrays(offsets, items, types, times if behaviour.model_config_.use_time_gaps else None)
+
+
+def learnable_rows(behaviour: Shopformer, examples: TaskExamples) -> np.ndarray:
+    """The examples heads learn from: `unseen_future`, or all of them where that leaves one class or
+    too few (a bundle trained on every user up to the end of the log: there is no cleaner choice)."""
+    keep = unseen_future(behaviour, examples)
+    if keep.sum() < _MIN_UNSEEN * len(examples) or len(np.unique(examples.labels[keep])) < 2:
+        logger.warning("%s: the behaviour model saw the future of most examples; fitting on all of them", examples.task)
+        return np.ones(len(examples), dtype=bool)
+    return keep
+
+
+def example_rows(examples: TaskExamples, keep: np.ndarray) -> TaskExamples:
+    """The examples where `keep` is True."""
+    return TaskExamples(examples.task, examples.frame.filter(pl.Series(keep)), examples.classes)
