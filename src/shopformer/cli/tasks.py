@@ -11,6 +11,7 @@ import polars as pl
 import torch
 import typer
 from rich.table import Table
+from threadpoolctl import threadpool_limits
 
 from shopformer.cli.common import console, reports_errors
 from shopformer.cli.report import show_table
@@ -32,7 +33,7 @@ ItemFeaturesOpt = Annotated[Optional[Path], typer.Option("--item-features", help
 CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="csv: the catalog file.")]
 HorizonOpt = Annotated[Optional[int], typer.Option("--horizon-days", help="Label window h of propensity and churn (default: a fifth of the log, 1-7 days).")]
 TasksOpt = Annotated[str, typer.Option("--tasks", help=f"Comma-separated, from {', '.join(TASKS)}.")]
-ThreadsOpt = Annotated[int, typer.Option("--threads", help="Torch threads (LightGBM uses one).")]
+ThreadsOpt = Annotated[int, typer.Option("--threads", help="Torch and BLAS threads (LightGBM uses one).")]
 
 BENCHMARK_EXAMPLES = """[bold]Examples[/]\n
   shopformer benchmark tasks --demo --json tasks_demo.json\n
@@ -88,7 +89,8 @@ def benchmark_tasks(
     config = TaskConfig(horizon_days=horizon_days)
     chosen_tasks = split_names(tasks, TASKS, "task(s)")
     chosen_models = split_names(models, list(MODEL_FACTORIES), "task model(s)") if models else None
-    with tempfile.TemporaryDirectory() as workdir:
+    # BLAS threads too: numpy/scikit-learn solves slow down badly when their threads contend with torch's.
+    with tempfile.TemporaryDirectory() as workdir, threadpool_limits(limits=threads):
         dataset, truth = read_task_dataset(demo, fmt, events, catalog, user_features, item_features, Path(workdir))
         document = run_task_benchmark(dataset, tasks=chosen_tasks, models=chosen_models, config=config,
                                       session_truth=truth, plot_dir=plots)
@@ -150,7 +152,7 @@ def train_tasks(
         raise ConfigError(f"{bundle} is not a Shopformer bundle (no bundle.json): train one first with `shopformer train`")
     model = split_names(model, list(MODEL_FACTORIES), "task model")[0] if model else default_model()
     chosen = tuple(split_names(tasks, TASKS, "task(s)"))
-    with tempfile.TemporaryDirectory() as workdir:
+    with tempfile.TemporaryDirectory() as workdir, threadpool_limits(limits=threads):
         dataset, _ = read_task_dataset(demo, fmt, events, catalog, user_features, item_features, Path(workdir))
         predictor = TaskPredictor.fit(dataset, chosen, model=model, config=TaskConfig(horizon_days=horizon_days),
                                       shared=bundle_shared(bundle, model))
