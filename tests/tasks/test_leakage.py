@@ -7,12 +7,14 @@ import polars as pl
 import pytest
 
 from shopformer.data.demo import DemoShopConfig, generate_demo_shop
+from shopformer.data.formats import read_dataset
 from shopformer.data.ingest import ingest_files
 from shopformer.tasks.base import TASKS, TaskContext, TaskExamples
 from shopformer.tasks.examples import build_examples, task_context
 from shopformer.tasks.features import example_features
 from shopformer.tasks.metrics import roc_auc
 from shopformer.tasks.models import make_model
+from tests.conftest import dataset_path
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +34,9 @@ def _scrambled_future(context: TaskContext, examples: TaskExamples) -> TaskConte
     ends = examples.frame.select("user_id", "history_end")
     events = context.events.join(ends, on="user_id", how="left", maintain_order="left")
     future = pl.col("position") >= pl.col("history_end").fill_null(0)
+    rewrites = {"event_type": pl.lit("purchase"), "item_id": pl.lit("p00001"), "value": pl.lit(9999.0)}
     scrambled = events.with_columns(
-        event_type=pl.when(future).then(pl.lit("purchase")).otherwise("event_type"),
-        item_id=pl.when(future).then(pl.lit("p00001")).otherwise("item_id"),
-        value=pl.when(future).then(pl.lit(9999.0)).otherwise("value"),
+        pl.when(future).then(new).otherwise(name).alias(name) for name, new in rewrites.items() if name in events.columns
     ).drop("history_end")
     extra = scrambled.group_by("user_id").agg(pl.all().last()).with_columns(
         pl.col("timestamp") + 3600, pl.col("position") + 1).select(scrambled.columns)
@@ -49,6 +50,22 @@ def test_features_ignore_every_event_at_or_after_the_cutoff(shop, task):
     before = example_features(shop, examples)
     after = example_features(_scrambled_future(shop, examples), examples)
     assert before.names == after.names
+    assert np.array_equal(before.values, after.values)
+
+
+@pytest.fixture(scope="module")
+def taobao():
+    root = dataset_path("taobao-multibehavior")
+    dataset = read_dataset("taobao", root / "ecomm_edge_train.txt", item_features_path=root / "ecomm_item_feature.txt")
+    return task_context(dataset.events, dataset.catalog)
+
+
+@pytest.mark.parametrize("task", ["intent", "item-propensity"])
+def test_day_granular_features_ignore_the_rest_of_the_day(taobao, task):
+    # A day's purchases share the timestamp of its clicks: only the position gate keeps them out.
+    examples = _earliest_per_user(build_examples(task, taobao))
+    before = example_features(taobao, examples)
+    after = example_features(_scrambled_future(taobao, examples), examples)
     assert np.array_equal(before.values, after.values)
 
 
