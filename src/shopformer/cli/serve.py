@@ -52,7 +52,8 @@ def serve(
     from shopformer.serve.service import Service
 
     key = _api_key(api_key_file)
-    service = Service.open(bundle, store, threads=threads, api_key=key, max_batch=max_batch)
+    with console.status(f"Loading {bundle} and rebuilding the users' states from {store}"):
+        service = Service.open(bundle, store, threads=threads, api_key=key, max_batch=max_batch)
     app = create_app(service, max_body_bytes=int(max_body_mb * 1024 * 1024))
     console.print(f"Serving {service.engine.version} on http://{host}:{port} (store: {service.store.location}"
                   f"{', API key required for writes' if key else ''}); docs at http://{host}:{port}/docs")
