@@ -70,8 +70,19 @@ def test_store_is_durable_idempotent_and_forgets_by_hash(tmp_path):
     pragmas = sqlite3.connect(tmp_path / "events.sqlite")
     assert pragmas.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert store.forget("u1") == 3 and store.user_events("u1") == [] and store.frame().is_empty()
+    assert store.forget("u1") == 3 and store.user_events("u1") == [] and store.recent(50).is_empty()
     assert store.forgotten() == {user_hash("u1")} and "u1" not in str(store.forgotten())
+
+
+def test_store_reads_each_users_newest_events_for_the_states(tmp_path):
+    store = open_store(tmp_path / "events.sqlite")
+    store.add(_events([f"a{i}" for i in range(5)], user="u1"))
+    store.add(_events([f"b{i}" for i in range(2)], user="u2"))
+    late_but_old = _events(["a-old"], user="u1").with_columns(pl.lit(-1, dtype=pl.Int64).alias("timestamp"))
+    store.add(late_but_old)  # arrives last, happened first: not among u1's newest three
+    recent = store.recent(3)
+    assert sorted(recent.filter(pl.col("user_id") == "u1")["event_id"].to_list()) == ["a2", "a3", "a4"]
+    assert recent.filter(pl.col("user_id") == "u2")["event_id"].to_list() == ["b0", "b1"]
 
 
 def test_store_refuses_a_folder_and_a_file_that_is_not_sqlite(tmp_path):

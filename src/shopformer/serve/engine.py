@@ -24,6 +24,7 @@ from shopformer.errors import ShopformerError
 from shopformer.features.text import TextEncoder
 from shopformer.recommender import Shopformer
 from shopformer.serve.state import UserStates
+from shopformer.serve.store import EventStore
 from shopformer.serve.vectors import VectorIndex, top_k
 
 __all__ = ["Engine", "Recommendation", "RecommendationQuery", "UnavailableError"]
@@ -95,10 +96,10 @@ class Engine:
         self.model.score_histories(states.sequences([(known, known, known)]))
         _ = self.item_index
 
-    def restore(self, events: pl.DataFrame, forgotten: set[str]) -> None:
-        """Users' states from the event store's events and forgotten-user hashes."""
-        states = UserStates(self.model, self.item_codes, forgotten)
-        states.rebuild(events)
+    def restore(self, store: EventStore) -> None:
+        """Users' states rebuilt from the event store (its newest events per user, its forgotten users)."""
+        states = UserStates(self.model, self.item_codes, store.forgotten())
+        states.rebuild(store.recent(states.max_len))
         self.states = states
 
     @property

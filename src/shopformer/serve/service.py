@@ -62,7 +62,7 @@ class Service:
         cache = Path(text_cache_dir) if text_cache_dir else None
         engine = Engine.load(bundle_dir, threads=threads, text_cache_dir=cache)
         event_store = open_store(store)
-        engine.restore(event_store.frame(), event_store.forgotten())
+        engine.restore(event_store)
         return cls(engine, event_store, threads=threads, api_key=api_key, text_cache_dir=cache, max_batch=max_batch)
 
     async def start(self) -> None:
@@ -155,8 +155,7 @@ class Service:
         async with self._reload_lock:
             engine = await asyncio.to_thread(Engine.load, path, threads=self.threads, text_cache_dir=self.text_cache_dir)
             async with self._write_lock:
-                events, forgotten = await self._in_store(lambda: (self.store.frame(), self.store.forgotten()))
-                await asyncio.to_thread(engine.restore, events, forgotten)
+                await self._in_store(engine.restore, self.store)
                 self.engine = engine  # the swap: requests from here on use the new bundle
             self.metrics.reloads += 1
             self.metrics.model_version = engine.version

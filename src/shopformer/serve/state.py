@@ -112,7 +112,7 @@ class UserStates:
         return events.height
 
     def rebuild(self, events: pl.DataFrame) -> None:
-        """States from the whole event store (ordered by arrival `seq`), keeping each user's newest events."""
+        """States from stored events (ordered by arrival `seq`), keeping each user's newest `max_len`."""
         recent = events.sort("user_id", "timestamp", "seq").group_by("user_id", maintain_order=True).tail(self.max_len)
         self.apply(recent)
 

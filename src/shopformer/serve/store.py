@@ -30,6 +30,9 @@ __all__ = ["EVENT_FIELDS", "EventStore", "open_store", "user_hash"]
 #: Columns of a stored event, in table order (`extra` holds the optional fields as JSON).
 EVENT_FIELDS = ("event_id", "user_id", "item_id", "event_type", "timestamp")
 _OPTIONAL_FIELDS = ("session_id", "quantity", "value", "query", "rating", "text")
+_FRAME_SCHEMA = {"event_id": pl.String, "user_id": pl.String, "item_id": pl.String, "event_type": pl.String,
+                 "timestamp": pl.Int64, "seq": pl.Int64}
+_FRAME_COLUMNS = ", ".join(_FRAME_SCHEMA)
 _PG_HINT = "a postgresql:// store needs psycopg: pip install 'shopformer[postgres]'"
 
 _SCHEMA = (
@@ -111,16 +114,24 @@ class EventStore:
             rows = cursor.fetchall()
         return [{**dict(zip(EVENT_FIELDS, row[:5])), **json.loads(row[5] or "{}")} for row in rows]
 
-    def frame(self, user_id: str | None = None) -> pl.DataFrame:
-        """Stored events (all, or one user's) as a frame: event_id, user_id, item_id, event_type, timestamp, seq."""
-        where, params = ("WHERE user_id = ?", (user_id,)) if user_id is not None else ("", ())
+    def frame(self, user_id: str) -> pl.DataFrame:
+        """One user's stored events as a frame: event_id, user_id, item_id, event_type, timestamp, seq."""
+        return self._query(f"SELECT {_FRAME_COLUMNS} FROM events WHERE user_id = ? ORDER BY seq", (user_id,))
+
+    def recent(self, per_user: int) -> pl.DataFrame:
+        """Every user's newest `per_user` events (by time, then arrival), as `frame` lays them out.
+
+        Only what the users' states keep is read, so a start-up over a long log stays small in memory.
+        """
+        ranked = (f"SELECT {_FRAME_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY timestamp DESC, seq DESC) "
+                  "AS newest FROM events")
+        return self._query(f"SELECT {_FRAME_COLUMNS} FROM ({ranked}) AS ranked WHERE newest <= ? ORDER BY seq", (per_user,))
+
+    def _query(self, statement: str, params: tuple) -> pl.DataFrame:
         with self._transaction() as cursor:
-            cursor.execute(self._sql(
-                f"SELECT event_id, user_id, item_id, event_type, timestamp, seq FROM events {where} ORDER BY seq"), params)
+            cursor.execute(self._sql(statement), params)
             rows = cursor.fetchall()
-        schema = {"event_id": pl.String, "user_id": pl.String, "item_id": pl.String, "event_type": pl.String,
-                  "timestamp": pl.Int64, "seq": pl.Int64}
-        return pl.DataFrame(rows, schema=schema, orient="row")
+        return pl.DataFrame(rows, schema=_FRAME_SCHEMA, orient="row")
 
     def forget(self, user_id: str) -> int:
         """Deletes the user's events and remembers (as a hash) that the user is forgotten."""
