@@ -27,6 +27,7 @@ def test_document_has_every_model_split_and_the_ground_truth(shop, tmp_path):
                                   session_truth=truth, plot_dir=tmp_path, resamples=50, on_result=seen.append)
     json.dumps(document)  # serialisable as it is
     assert document["machine"]["cores_available"] >= 1 and document["dataset"]["time_resolution"] == "second"
+    assert document["wall_seconds"] > 0
     rows = {(r["task"], r["model"], r["split"]): r for r in document["results"]}
     assert len(seen) == len(rows) == 2 * 2 * 2 + 1
     truth_row = rows[("intent", "ground-truth", "test")]

@@ -8,7 +8,7 @@ of the test examples. On the demo shop the generator's true purchase probability
 is scored on the same intent examples (`model = "ground-truth"`): the best AUC any model can reach.
 
 The JSON (`run_task_benchmark`'s return value): `{"dataset", "protocol", "machine", "versions",
-"results": [{"task", "model", "split", "metrics": {"auc", "pr_auc", "logloss", "brier", "ece",
+"wall_seconds", "results": [{"task", "model", "split", "metrics": {"auc", "pr_auc", "logloss", "brier", "ece",
 "auc_ci"}, "metrics_uncalibrated", "base_rate", "n_examples", "fit_seconds", "auc_by_prefix" (intent)}],
 "targets"}`.
 """
@@ -74,6 +74,7 @@ def run_task_benchmark(
     models = list(models or MODEL_FACTORIES)
     _check_names(tasks, models)
     config = config or TaskConfig()
+    started = time.perf_counter()
     context = task_context(dataset.events, dataset.catalog, config)
     shared: dict = {}
     results = []
@@ -98,7 +99,8 @@ def run_task_benchmark(
     progress.close()
     machine = machine_info() | {"matmul_gflops": round(matmul_gflops(), 1)}
     return {"dataset": _dataset_info(dataset, context, config), "protocol": PROTOCOL, "machine": machine,
-            "versions": versions(), "results": results, "targets": target_summary(results)}
+            "versions": versions(), "wall_seconds": round(time.perf_counter() - started, 1), "results": results,
+            "targets": target_summary(results)}
 
 
 def _check_names(tasks: Sequence[str], models: Sequence[str]) -> None:
