@@ -202,8 +202,23 @@ class Engine:
                 f"train prediction heads into the bundle ({self.bundle_dir / 'tasks'}) and reload the service",
                 status=404)
 
-    def predict(self, events: pl.DataFrame, user_id: str) -> dict[str, Any]:
-        """The prediction heads' probabilities for one user's stored events."""
+    def predict(self, stored: pl.DataFrame, user_id: str, *, with_bundle_history: bool) -> dict[str, Any]:
+        """The prediction heads' probabilities for one user at the current time.
+
+        They read the user's events in the bundle's task log (unless the user was forgotten) followed
+        by the user's stored events: a known user needs no ingestion to be scored, as for recommendations.
+        """
+        predictor = self._task_predictor()
+        columns = ["user_id", "item_id", "timestamp", "event_type"]
+        events = stored.select(columns)
+        if with_bundle_history:
+            logged = predictor.context.events.filter(pl.col("user_id") == user_id).select(columns)
+            events = pl.concat([logged, events]).sort("timestamp", maintain_order=True)
+        if events.is_empty():
+            raise LookupError(f"user {user_id!r} has no events to predict from (neither in the bundle nor stored)")
+        return predictor.predict_users(events, now=int(time.time())).get(user_id, {})
+
+    def _task_predictor(self) -> Any:
         self.check_prediction_heads()
         if self._predictor is None:
             try:
@@ -213,8 +228,7 @@ class Engine:
             except ImportError as exc:
                 raise UnavailableError(f"the prediction heads need {exc.name}, which is not installed",
                                        f"pip install {exc.name}", status=409) from None
-        answers = self._predictor.predict_users(events, now=int(time.time()))
-        return answers.get(user_id, {})
+        return self._predictor
 
 
 def _keep_item_table(network: torch.nn.Module) -> None:

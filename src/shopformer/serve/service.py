@@ -10,6 +10,7 @@ new bundle is loaded and warmed up beside the old one and swapped in by replacin
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -139,11 +140,10 @@ class Service:
     async def predict(self, user_id: str) -> tuple[Engine, dict[str, Any]]:
         engine = self.engine
         engine.check_prediction_heads()
-        events = await self._in_store(self.store.frame, user_id)
-        if events.is_empty():
-            raise LookupError(f"user {user_id!r} has no stored events to predict from")
-        frame = events.select("user_id", "item_id", "timestamp", "event_type")
-        return engine, await self._in_model(engine.predict, frame, user_id)
+        with_bundle_history = not engine.states.is_forgotten(user_id)
+        stored = await self._in_store(self.store.frame, user_id)
+        return engine, await self._in_model(
+            functools.partial(engine.predict, stored, user_id, with_bundle_history=with_bundle_history))
 
     # ----------------------------------------------------------------------------- reload
 

@@ -64,7 +64,7 @@ class UserStates:
 
     def _bundle_events(self, user: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         row = self._bundle_row.get(user)
-        if row is None or user_hash(user) in self._forgotten:
+        if row is None or self.is_forgotten(user):
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty
         start, end = self._bundle.offsets[row], self._bundle.offsets[row + 1]
@@ -115,6 +115,9 @@ class UserStates:
         """States from stored events (ordered by arrival `seq`), keeping each user's newest `max_len`."""
         recent = events.sort("user_id", "timestamp", "seq").group_by("user_id", maintain_order=True).tail(self.max_len)
         self.apply(recent)
+
+    def is_forgotten(self, user: str) -> bool:
+        return user_hash(user) in self._forgotten
 
     def forget(self, user: str) -> None:
         self._ingested.pop(user, None)
