@@ -63,3 +63,20 @@ def test_fit_head_learns_and_restores_the_best_validation_weights():
     with torch.no_grad():
         accuracy = ((module(x)[:, 0] > 0).numpy() == labels).mean()
     assert accuracy > 0.9
+
+
+def test_item_scalars_learn_which_session_items_lead_to_the_label():
+    rng = np.random.default_rng(0)
+    sessions = torch.from_numpy(rng.integers(2, 12, size=(600, 4)))
+    sessions[:, :2] = torch.where(torch.rand(600, 2) < 0.3, torch.zeros_like(sessions[:, :2]), sessions[:, :2])
+    labels = (sessions == 5).any(1).numpy().astype(np.int64)  # sessions showing item 5 convert
+    head = TaskHead(4, 1, 1, n_items=12, state_dropout=0.0)
+    state, extras = torch.zeros(600, 4), torch.zeros(600, 1)
+    epochs = iter(range(1000))  # a validation score that always improves: keep the last weights
+    fit_head(head, [{"params": head.parameters(), "lr": 0.1}], lambda rows: head(state[rows], extras[rows], None, sessions[rows]),
+             labels, np.ones(600, dtype=np.int64), lambda: float(next(epochs)), HeadTraining(max_epochs=30))
+    bias = head.item_bias.weight[:, 0].detach()
+    others = [code for code in range(2, 12) if code != 5]
+    assert bias[5] > bias[others].max() + 1.0
+    with pytest.raises(ValueError, match="session"):
+        head(state, extras)

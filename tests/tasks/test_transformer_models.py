@@ -16,7 +16,7 @@ from shopformer.tasks.heads import HeadTraining
 from shopformer.tasks.hybrid import HybridTaskModel
 from shopformer.tasks.metrics import roc_auc
 from shopformer.tasks.models import load_model, make_model
-from shopformer.tasks.transformer_inputs import EXTRAS, task_inputs, unseen_future
+from shopformer.tasks.transformer_inputs import EXTRAS, NEXT_ITEM_EXTRAS, task_inputs, unseen_future
 from shopformer.tasks.transformer_models import TransformerTaskModel, pretrained_behaviour_model
 from tests.conftest import dataset_path
 
@@ -56,6 +56,10 @@ def test_inputs_are_the_last_visible_events_and_their_timing(context, shared, ch
     gaps = churn.frame.join(last, on="example_id", how="left", maintain_order="left")
     expected = np.log1p((gaps["cutoff"] - gaps["timestamp"]).to_numpy() / 3600)
     assert np.allclose(inputs.extras[:, EXTRAS.index("log_hours_since_last_event")], expected, atol=1e-5)
+    entropy, best, mean = inputs.extras[:, len(EXTRAS):].T
+    assert inputs.extras.shape[1] == len(EXTRAS) + len(NEXT_ITEM_EXTRAS)
+    assert (entropy > 0).all() and (entropy <= np.log(behaviour.item_features_.n_items) + 1e-4).all()
+    assert (best >= mean - 1e-5).all() and (best <= 0).all()
 
 
 def test_events_at_or_after_the_cutoff_never_change_the_inputs(context, shared, churn):

@@ -49,7 +49,7 @@ class HybridTaskModel:
         save_behaviour: `save` writes the behaviour model too (pre-trained here, in no bundle).
     """
 
-    def __init__(self, behaviour: Shopformer, *, name: str = _KIND, components: int = 8, folds: int = 5,
+    def __init__(self, behaviour: Shopformer, *, name: str = _KIND, components: int = 8, folds: int = 3,
                  save_behaviour: bool = False, num_threads: int = 1) -> None:
         self.name, self.behaviour, self.components, self.folds = name, behaviour, components, folds
         self.save_behaviour, self.num_threads = save_behaviour, num_threads

@@ -25,8 +25,9 @@ from shopformer.data.schema import CANONICAL_EVENT_TYPES
 from shopformer.recommender import Shopformer
 from shopformer.tasks.base import TaskContext, TaskExamples, visible_events
 from shopformer.train import SequenceArrays
+from shopformer.train.batches import gather_windows
 
-__all__ = ["CANDIDATE_EXTRAS", "EXTRAS", "TaskInputs", "example_rows", "learnable_rows", "task_inputs", "unseen_future"]
+__all__ = ["CANDIDATE_EXTRAS", "EXTRAS", "NEXT_ITEM_EXTRAS", "TaskInputs", "example_rows", "learnable_rows", "task_inputs", "unseen_future"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ logger = logging.getLogger(__name__)
 #: the one of the last visible event.
 EXTRAS = ("log_hours_since_last_event", "log_hours_since_first_event", "log_visible_events",
           *(f"log_{kind}_events" for kind in CANONICAL_EVENT_TYPES), "log_session_events", "log_session_carts")
+#: What the pre-trained next-item distribution says: its entropy, and how likely the items of the
+#: current session are to come next (a user who likes what they see keeps coming back to it).
+NEXT_ITEM_EXTRAS = ("next_item_entropy", "session_items_max_log_probability", "session_items_mean_log_probability")
 CANDIDATE_EXTRAS = ("log_candidate_events", "candidate_carted", "log_hours_since_candidate", "candidate_next_log_probability")
 #: Floor of the next-item log-probability (the unknown item scores -inf).
 _LOG_PROBABILITY_FLOOR = -30.0
@@ -48,6 +52,7 @@ class TaskInputs:
     """Model inputs of examples, one row per example in frame order."""
 
     histories: SequenceArrays  # the last max_len visible events, as behaviour-model codes
+    session_items: SequenceArrays  # the item codes of those events in the current session
     extras: np.ndarray  # (n, n_extras) float32, not yet standardised
     candidates: np.ndarray | None  # item codes of item-level tasks
     #: Pooled states of the untouched behaviour encoder, computed once by the first frozen model.
@@ -56,7 +61,13 @@ class TaskInputs:
     def rows(self, rows: np.ndarray) -> TaskInputs:
         """The inputs of `rows` only."""
         pick = lambda a: None if a is None else a[rows]  # noqa: E731
-        return TaskInputs(self.histories.rows(rows), self.extras[rows], pick(self.candidates), pick(self.frozen_states))
+        return TaskInputs(self.histories.rows(rows), self.session_items.rows(rows), self.extras[rows],
+                          pick(self.candidates), pick(self.frozen_states))
+
+    def session_batch(self, rows: np.ndarray) -> Tensor:
+        """Left-padded session item codes of `rows` (at least one column, 0 = none)."""
+        batch = gather_windows(self.session_items, self.session_items.offsets[:-1][rows], self.session_items.offsets[1:][rows])
+        return batch.items if batch.items.shape[1] else torch.zeros((len(rows), 1), dtype=torch.long)
 
 
 def task_inputs(behaviour: Shopformer, examples: TaskExamples, context: TaskContext) -> TaskInputs:
@@ -66,26 +77,43 @@ def task_inputs(behaviour: Shopformer, examples: TaskExamples, context: TaskCont
     summary = _history_summary(visible, rows)
     extras = [summary[name].to_numpy() for name in EXTRAS]
     from_end = pl.len().over("row").cast(pl.Int64) - pl.int_range(pl.len(), dtype=pl.Int64).over("row")
-    recent = visible.filter(from_end <= behaviour.model_config_.max_len)
-    histories = _encode(behaviour, recent, examples.frame.height, rows["cutoff"].to_numpy())
+    session = pl.col("session_id") == pl.col("session_id").last().over("row") if "session_id" in visible.columns else pl.lit(True)
+    recent = visible.filter(from_end <= behaviour.model_config_.max_len).with_columns(in_session=session)
+    histories, in_session = _encode(behaviour, recent, examples.frame.height, rows["cutoff"].to_numpy())
+    session_counts = np.bincount(np.repeat(np.arange(len(histories.lengths)), histories.lengths)[in_session],
+                                 minlength=len(histories.lengths))
+    session_items = SequenceArrays(np.concatenate([[0], np.cumsum(session_counts)]).astype(np.int64),
+                                   histories.items[in_session])
     candidates = None
     if "item_id" in examples.frame.columns:
         candidates = behaviour.item_features_.codes(examples.frame["item_id"].to_list()).astype(np.int64)
         candidate = _candidate_summary(visible, examples.frame.select("item_id").with_row_index("row"), rows)
         extras += [candidate[name].to_numpy() for name in CANDIDATE_EXTRAS[:-1]]
-        extras.append(_next_item_log_probability(behaviour, histories, candidates))
-    return TaskInputs(histories, np.stack(extras, axis=1).astype(np.float32), candidates)
+    inputs = TaskInputs(histories, session_items, np.zeros((len(histories.lengths), 0), np.float32), candidates)
+    extras += _next_item_extras(behaviour, inputs)
+    inputs.extras = np.stack(extras, axis=1).astype(np.float32)
+    return inputs
 
 
-def _next_item_log_probability(behaviour: Shopformer, histories: SequenceArrays, candidates: np.ndarray) -> np.ndarray:
-    """log P(next item = candidate | history) of the pre-trained model (transition prior blended in),
-    the recommender's own answer to "will they come back to this item"."""
-    out = np.empty(len(candidates), dtype=np.float32)
-    for start in range(0, len(candidates), _BATCH):
-        rows = np.arange(start, min(start + _BATCH, len(candidates)))
-        scores = behaviour.score_histories(histories.rows(rows))
-        out[rows] = scores.gather(1, torch.from_numpy(candidates[rows])[:, None])[:, 0].numpy()
-    return np.maximum(out, _LOG_PROBABILITY_FLOOR)
+def _next_item_extras(behaviour: Shopformer, inputs: TaskInputs) -> list[np.ndarray]:
+    """`NEXT_ITEM_EXTRAS` (+ log P(next item = candidate) with candidates) from the pre-trained
+    model's next-item log-probabilities, transition prior blended in, one batch at a time."""
+    n, candidates = len(inputs.histories.lengths), inputs.candidates
+    out = np.zeros((n, len(NEXT_ITEM_EXTRAS) + (candidates is not None)), dtype=np.float32)
+    for start in range(0, n, _BATCH):
+        rows = np.arange(start, min(start + _BATCH, n))
+        log_p = torch.log_softmax(behaviour.score_histories(inputs.histories.rows(rows)), dim=1)
+        entropy = -(log_p.exp() * log_p.nan_to_num(neginf=0.0)).sum(1)
+        items = inputs.session_batch(rows)
+        seen = log_p.gather(1, items).clamp(min=_LOG_PROBABILITY_FLOOR)
+        mask = items != 0
+        count = mask.sum(1).clamp(min=1)
+        columns = [entropy, seen.masked_fill(~mask, _LOG_PROBABILITY_FLOOR).max(1).values,
+                   (seen * mask).sum(1) / count]
+        if candidates is not None:
+            columns.append(log_p.gather(1, torch.from_numpy(candidates[rows])[:, None])[:, 0].clamp(min=_LOG_PROBABILITY_FLOOR))
+        out[rows] = torch.stack(columns, dim=1).numpy()
+    return list(out.T)
 
 
 def unseen_future(behaviour: Shopformer, examples: TaskExamples) -> np.ndarray:
@@ -141,21 +169,24 @@ def _candidate_summary(visible: pl.DataFrame, candidates: pl.DataFrame, rows: pl
     )
 
 
-def _encode(behaviour: Shopformer, recent: pl.DataFrame, n_rows: int, cutoffs: np.ndarray) -> SequenceArrays:
-    """CSR sequences of behaviour-model codes; an example without visible events gets one
-    unknown-item event at its cut-off, so every row has a state to read."""
+def _encode(behaviour: Shopformer, recent: pl.DataFrame, n_rows: int, cutoffs: np.ndarray):
+    """CSR sequences of behaviour-model codes, and which of their events are in the current session;
+    an example without visible events gets one unknown-item event at its cut-off, so every row has
+    a state to read."""
     counts = np.bincount(recent["row"].to_numpy(), minlength=n_rows)
     empty = np.flatnonzero(counts == 0)
     items = behaviour.item_features_.codes(recent["item_id"].to_list()).astype(np.int64)
     types = LabelEncoder.from_classes(behaviour.event_vocabulary_).transform(recent["event_type"]).astype(np.int64)
     times = recent["timestamp"].to_numpy().astype(np.int64)
+    in_session = recent["in_session"].to_numpy()
     if len(empty):
         at = np.cumsum(counts)[empty]  # where each empty row starts
         items, types = np.insert(items, at, UNKNOWN_CODE), np.insert(types, at, UNKNOWN_CODE)
-        times = np.insert(times, at, cutoffs[empty])
+        times, in_session = np.insert(times, at, cutoffs[empty]), np.insert(in_session, at, False)
         counts[empty] = 1
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return SequenceArrays(offsets, items, types, times if behaviour.model_config_.use_time_gaps else None)
+    histories = SequenceArrays(offsets, items, types, times if behaviour.model_config_.use_time_gaps else None)
+    return histories, in_session
 
 
 def learnable_rows(behaviour: Shopformer, examples: TaskExamples) -> np.ndarray:
