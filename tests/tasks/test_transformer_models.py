@@ -139,3 +139,22 @@ def test_unfitted_and_unloadable_models_say_what_is_missing(tmp_path, context, s
     model.fit(churn.split("train"), churn.split("valid"), context).save(tmp_path / "m")
     with pytest.raises(ShopformerError, match="behaviour model"):
         load_model(tmp_path / "m", {})
+
+
+def test_default_model_fits_onto_a_bundle_and_scores_users_after_reloading(tmp_path):
+    from shopformer.data.demo import DemoShopConfig, generate_demo_shop
+    from shopformer.data.ingest import ingest_files
+    from shopformer.recommender import Shopformer
+    from shopformer.tasks.predictor import TaskPredictor, bundle_shared
+
+    files = generate_demo_shop(tmp_path / "shop", DemoShopConfig(n_users=200, days=30, seed=3))
+    dataset = ingest_files(files.events, files.catalog, name="demo").dataset
+    bundle = tmp_path / "bundle"
+    Shopformer(model={"dim": 16, "layers": 1, "use_text": False}, train={"epochs": 1, "num_threads": 1,
+                                                                           "progress": False}).fit(dataset).save(bundle)
+    predictor = TaskPredictor.fit(dataset, ("churn",), model="shopformer", shared=bundle_shared(bundle, "shopformer"))
+    predictor.save(bundle)
+    assert not (bundle / "tasks" / "churn" / "model" / "head" / "behaviour").exists()  # the bundle's own is used
+    scores = TaskPredictor.load(bundle).predict_proba("churn", users=["u00001", "u00002"])
+    assert scores.height == 2
+    assert ((scores["probability"] > 0) & (scores["probability"] < 1)).all()

@@ -116,9 +116,9 @@ def _at_least_two_columns(batch: Tensor | None) -> Tensor | None:
 class _TaskNetwork(nn.Module):
     """Sequence encoder of the behaviour Transformer + a task head."""
 
-    def __init__(self, encoder: nn.Module, head: TaskHead) -> None:
+    def __init__(self, encoder: nn.Module, head: TaskHead, frozen: bool) -> None:
         super().__init__()
-        self.encoder, self.head = encoder, head
+        self.encoder, self.head, self.frozen = encoder, head, frozen
 
     def states(self, histories: SequenceArrays, rows: np.ndarray) -> Tensor:
         ends = histories.offsets[1:][rows]
@@ -132,7 +132,8 @@ class _TaskNetwork(nn.Module):
         candidate = codes = None
         if inputs.candidates is not None:
             codes = torch.from_numpy(inputs.candidates[rows])
-            candidate = self.encoder.item_encoder(codes)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):  # no gradient into a shared encoder
+                candidate = self.encoder.item_encoder(codes)
         return self.head(state, extras[rows], candidate, inputs.session_batch(rows), codes)
 
 
@@ -187,7 +188,7 @@ class TransformerTaskModel:
         item_dim = dim if self.task_ == "item-propensity" else 0
         head = TaskHead(2 * dim, n_extras, n_outputs, item_dim=item_dim, n_items=encoder.n_items, hidden=self.hidden,
                         state_dropout=self.state_dropout)
-        return _TaskNetwork(encoder, head)
+        return _TaskNetwork(encoder, head, frozen=not self.finetune)
 
     def _train(self, train: TaskInputs, labels: np.ndarray, valid: TaskInputs, valid_labels: np.ndarray) -> list[dict]:
         network, binary = self.network_, len(self.classes_) == 2
@@ -204,8 +205,6 @@ class TransformerTaskModel:
             states = self._states(train)
 
         def forward_rows(rows: np.ndarray) -> Tensor:
-            if not self.finetune:
-                network.encoder.eval()  # frozen: dropout stays off in the encoder
             return network(train, extras, rows, states)
 
         def validate() -> float:  # AUC (macro one-vs-rest for several classes), the benchmark's measure
