@@ -12,12 +12,14 @@ from rich.panel import Panel
 
 from shopformer.cli.common import console, fresh_file, reports_errors
 from shopformer.cli.report import show_ingest_report, show_table, show_training_result
+from shopformer.cli.tasks import split_names
 from shopformer.data.demo import DemoShopConfig, generate_demo_shop
 from shopformer.data.ingest import ingest_files
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.data.schema import Dataset
 from shopformer.data.summary import summarize
 from shopformer.recommender import Shopformer
+from shopformer.tasks.models import MODEL_FACTORIES
 
 DEFAULT_OUT = Path("shopformer-output/quickstart")
 
@@ -28,11 +30,13 @@ def quickstart(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the demo shop generator.")] = 0,
     users: Annotated[Optional[int], typer.Option("--users", help="Number of demo-shop users (default: the generator's).")] = None,
     train_minutes: Annotated[float, typer.Option("--train-minutes", help="Time budget for training the recommender.")] = 3.0,
+    task_model: Annotated[str, typer.Option("--task-model", help="Task model for intent, propensity and churn (shopformer: minutes more).")] = "lightgbm",
 ) -> None:
     """Generate the demo shop, ingest, validate, prepare and summarise it, then train and recommend.
 
     [bold]Example[/]: shopformer quickstart --out /tmp/demo --seed 1
     """
+    split_names(task_model, list(MODEL_FACTORIES), "task model")  # before minutes of training, not after
     out.mkdir(parents=True, exist_ok=True)
     shop_config = DemoShopConfig(seed=seed, **({"n_users": users} if users else {}))
     console.print(Panel.fit(f"Demo shop: {shop_config.n_users} users, seed {seed} → {out}", title="Shopformer quickstart"))
@@ -51,7 +55,7 @@ def quickstart(
     summary.plot(out / "summary.png")
     (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2), encoding="utf-8")
     bundle = _train_and_recommend(prepared, out / "bundle", train_minutes)
-    _fit_and_show_tasks(prepared, bundle)
+    _fit_and_show_tasks(prepared, bundle, task_model)
     console.print(f"\n[green]Done.[/] Prepared data in {out / 'prepared'}, plot in {out / 'summary.png'}, "
                   f"quarantined rows in {out / 'ingest'}, model bundle in {bundle}.\n"
                   f"Next: shopformer recommend --bundle {bundle} --user {prepared.user_encoder.classes_[0]} -k 5")
@@ -75,11 +79,13 @@ def _train_and_recommend(prepared, bundle: Path, minutes: float) -> Path:
 QUICKSTART_TASKS = ("intent", "propensity", "churn")
 
 
-def _fit_and_show_tasks(prepared, bundle: Path) -> None:
-    """Fits calibrated task models into the bundle and shows the likeliest buyers and churners."""
-    from shopformer.tasks.predictor import TaskPredictor, bundle_shared, default_model
+def _fit_and_show_tasks(prepared, bundle: Path, model: str) -> None:
+    """Fits calibrated task models into the bundle and shows the likeliest buyers and churners.
 
-    model = default_model()
+    LightGBM by default: seconds, where the Shopformer task models take minutes on two cores.
+    """
+    from shopformer.tasks.predictor import TaskPredictor, bundle_shared
+
     console.print(Panel.fit(f"Fitting the {model} task models: {', '.join(QUICKSTART_TASKS)}", title="predict"))
     dataset = Dataset(prepared.name, prepared.events, prepared.catalog)
     predictor = TaskPredictor.fit(dataset, QUICKSTART_TASKS, model=model, shared=bundle_shared(bundle, model))
