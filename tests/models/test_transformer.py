@@ -96,6 +96,21 @@ def test_item_table_is_cached_in_eval_and_refreshed_after_training():
         assert not torch.equal(model.item_table(), first)
 
 
+def test_item_table_survives_mode_switches_and_follows_updates_made_in_eval_mode():
+    model = make_model()
+    with torch.no_grad():
+        first = model.item_table()
+        model.eval()  # scoring calls switch to eval every time: that alone must not rebuild the table
+        assert model.item_table() is first
+        model.item_encoder.id_embedding.weight.add_(1.0)  # e.g. an optimiser step on a frozen-dropout model
+        assert not torch.equal(model.item_table(), first)
+
+
+def test_time_gap_buckets_of_a_batch_one_event_wide():
+    buckets = time_gap_buckets(torch.tensor([[7], [9]]), torch.tensor([[True], [True]]), 8)
+    assert buckets.tolist() == [[0], [0]]
+
+
 def features(n_items: int = N_ITEMS):
     generator = torch.Generator().manual_seed(1)
     attribute_index = torch.randint(0, 5, (n_items, 3), generator=generator, dtype=torch.int32)

@@ -47,7 +47,7 @@ def time_gap_buckets(timestamps: Tensor, valid: Tensor, n_buckets: int) -> Tenso
     gaps = (timestamps[:, 1:] - timestamps[:, :-1]).clamp(min=0).double()
     buckets = 1 + torch.floor(torch.log2(1.0 + gaps)).long().clamp(max=n_buckets - 2)
     has_previous = valid[:, 1:] & valid[:, :-1]
-    first = torch.zeros_like(buckets[:, :1])
+    first = torch.zeros_like(timestamps[:, :1], dtype=torch.long)  # also when the batch is one event wide
     return torch.cat([first, torch.where(has_previous, buckets, torch.zeros_like(buckets))], dim=1)
 
 
@@ -281,6 +281,7 @@ class BehaviourTransformer(nn.Module):
         self.sequence_encoder = SequenceEncoder(config, n_event_types if config.use_event_types else 0)
         self.mask_vector = nn.Parameter(torch.randn(config.dim) * config.dim**-0.5) if config.objective == "masked" else None
         self._cached_table: Tensor | None = None
+        self._cached_versions: tuple[int, ...] = ()
 
     @classmethod
     def for_items(cls, config: ModelConfig, features: ItemFeatures, n_event_types: int = 0) -> BehaviourTransformer:
@@ -324,13 +325,12 @@ class BehaviourTransformer(nn.Module):
         """Representations of all item codes (n_items, dim); computed once and cached in eval mode."""
         if self.training or torch.is_grad_enabled():
             return self.item_encoder()
-        if self._cached_table is None:
-            self._cached_table = self.item_encoder()
+        # Every in-place update of a parameter or buffer (an optimiser step, `mark_known_items`)
+        # bumps its version counter, so a stale table is detected wherever the update happened.
+        versions = tuple(t._version for t in (*self.item_encoder.parameters(), *self.item_encoder.buffers()))
+        if self._cached_table is None or versions != self._cached_versions:
+            self._cached_table, self._cached_versions = self.item_encoder(), versions
         return self._cached_table
-
-    def train(self, mode: bool = True) -> BehaviourTransformer:
-        self._cached_table = None  # weights may change while training; eval recomputes once
-        return super().train(mode)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
         self._cached_table = None

@@ -85,7 +85,6 @@ class Engine:
         bundle_dir = Path(bundle_dir)
         model = Shopformer.load(bundle_dir)
         model.train_config.num_threads = threads  # scoring runs on this many torch threads
-        _keep_item_table(model.model_)
         engine = cls(model, bundle_dir, Path(text_cache_dir) if text_cache_dir else None)
         engine._warm_up()
         return engine
@@ -229,22 +228,6 @@ class Engine:
                 raise UnavailableError(f"the prediction heads need {exc.name}, which is not installed",
                                        f"pip install {exc.name}", status=409) from None
         return self._predictor
-
-
-def _keep_item_table(network: torch.nn.Module) -> None:
-    """Keeps the network's cached item table across `score_histories` calls.
-
-    `score_histories` puts the network in eval mode on every call, and `BehaviourTransformer.train`
-    drops the cached table on any mode change, so each call would rebuild the whole table (about
-    28 ms for Beauty's 12k items, against 2 ms for the rest of the scoring). A served network is never
-    trained, so a call that leaves it in eval mode is made a no-op here.
-    """
-    change_mode = network.train
-
-    def train(mode: bool = True) -> torch.nn.Module:
-        return network if not mode and not network.training else change_mode(mode)
-
-    network.train = train  # the instance attribute shadows the method for this network only
 
 
 def _category_matches(path: list[str], query: list[str]) -> bool:

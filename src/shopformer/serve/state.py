@@ -125,10 +125,6 @@ class UserStates:
 
     def sequences(self, histories: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> SequenceArrays:
         """CSR arrays of several histories (as returned by `history`), for `score_histories`."""
-        if self.uses_times and histories and max(len(h[0]) for h in histories) == 1:
-            # The time-gap bucketing cannot take a batch one event wide; a leading padding slot (code 0,
-            # which the model masks out) gives it two columns and leaves the scores unchanged.
-            histories = [tuple(np.concatenate([[0], part]) for part in h) if len(h[0]) else h for h in histories]
         lengths = np.array([len(items) for items, _, _ in histories], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
 
