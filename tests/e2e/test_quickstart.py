@@ -32,3 +32,9 @@ def test_quickstart_runs_the_whole_data_flow(tmp_path):
     assert bundle["model"]["use_text"] and bundle["model"]["use_attributes"]
     assert "shopformer recommend --bundle" in result.output
     assert result.output.count("model") >= 15  # 3 users x 5 recommendations, each flagged as from the model
+
+    # Prediction tasks fitted into the bundle, their top cases shown, and the service command printed.
+    assert (out / "bundle" / "tasks").is_dir()
+    assert "Sessions of the last day most likely" in result.output
+    assert "Users most likely to churn" in result.output
+    assert "shopformer serve --bundle" in result.output and "curl " in result.output

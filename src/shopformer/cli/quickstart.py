@@ -92,10 +92,16 @@ def _fit_and_show_tasks(prepared, bundle: Path, model: str) -> None:
     predictor.save(bundle)
     # Sessions of the log's last day: the visits a shop could still act on.
     intent = predictor.predict_proba("intent").filter(pl.col("cutoff") > predictor.now - 86_400)
-    show_table(intent.sort("probability", descending=True).head(5), "Sessions of the last day most likely to end with a purchase")
+    show_table(_readable_times(intent.sort("probability", descending=True).head(5)),
+               "Sessions of the last day most likely to end with a purchase")
     churn = predictor.predict_proba("churn").sort("probability", descending=True).head(5)
-    show_table(churn, f"Users most likely to churn (no activity in the next {predictor.config.horizon_days} days)")
+    show_table(_readable_times(churn), f"Users most likely to churn (no activity in the next {predictor.config.horizon_days} days)")
     console.print(f"More: shopformer predict intent --bundle {bundle} --top 20", highlight=False)
+
+
+def _readable_times(table: pl.DataFrame) -> pl.DataFrame:
+    """Cut-offs as UTC date-times rather than unix seconds."""
+    return table.with_columns(pl.from_epoch("cutoff", time_unit="s").dt.strftime("%Y-%m-%d %H:%M"))
 
 
 def _print_serving_hint(bundle: Path, user: str) -> None:
