@@ -106,13 +106,6 @@ def _threads(n: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _at_least_two_columns(batch: Tensor | None) -> Tensor | None:
-    """Left-pads a one-column batch: the time-gap buckets of the sequence encoder need two."""
-    if batch is None or batch.shape[1] >= 2:
-        return batch
-    return torch.cat([torch.zeros_like(batch), batch], dim=1)
-
-
 class _TaskNetwork(nn.Module):
     """Sequence encoder of the behaviour Transformer + a task head."""
 
@@ -123,9 +116,8 @@ class _TaskNetwork(nn.Module):
     def states(self, histories: SequenceArrays, rows: np.ndarray) -> Tensor:
         ends = histories.offsets[1:][rows]
         batch = gather_windows(histories, histories.offsets[:-1][rows], ends)
-        items, types, times = (_at_least_two_columns(t) for t in (batch.items, batch.event_types, batch.timestamps))
-        hidden = self.encoder(items, types, times)
-        return pool_states(hidden, items != 0)
+        hidden = self.encoder(batch.items, batch.event_types, batch.timestamps)
+        return pool_states(hidden, batch.items != 0)
 
     def forward(self, inputs: TaskInputs, extras: Tensor, rows: np.ndarray, states: Tensor | None = None) -> Tensor:
         state = self.states(inputs.histories, rows) if states is None else states[rows]
