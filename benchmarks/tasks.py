@@ -20,8 +20,8 @@ DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 RESULTS = Path(__file__).resolve().parent / "results"
 TAOBAO = DATASETS / "taobao-multibehavior"
 
-#: The default Shopformer task model and its two variants (`shopformer-hybrid` is the default under its
-#: own name, so it is not run twice), against the baselines.
+#: The default Shopformer task model (the hybrid) and its two Transformer-only variants, against the
+#: baselines: every registered model.
 MODELS = "shopformer,shopformer-finetune,shopformer-frozen,lightgbm,logistic"
 
 ARGUMENTS = {

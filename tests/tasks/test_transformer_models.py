@@ -119,7 +119,7 @@ def test_next_event_type_gives_a_distribution_per_example(context, shared):
 def test_hybrid_on_item_propensity_beats_chance_and_reloads_from_a_bundle_folder(tmp_path, context, shared):
     examples = build_examples("item-propensity", context)
     assert "item_id" in examples.frame.columns
-    model = make_model("shopformer-hybrid", context, shared)
+    model = make_model("shopformer", context, shared)
     assert isinstance(model, HybridTaskModel)
     model.fit(examples.split("train"), examples.split("valid"), context)
     test = examples.split("test")

@@ -29,11 +29,11 @@ ModelLoader = Callable[[Path, dict], TaskModel]
 MODEL_FACTORIES: dict[str, ModelFactory] = {
     "lightgbm": lambda context, shared: LightGBMModel(),
     "logistic": lambda context, shared: LogisticModel(),
-    # The default: the hybrid, the variant with the best validation AUC on Taobao and the demo shop.
+    # The default: the hybrid (LightGBM on the features, the frozen head's score and the Transformer's
+    # state), the variant with the best validation AUC on Taobao and the demo shop.
     "shopformer": hybrid_factory("shopformer"),
     "shopformer-finetune": transformer_factory("shopformer-finetune", finetune=True, training=FINETUNE),
     "shopformer-frozen": transformer_factory("shopformer-frozen", finetune=False),
-    "shopformer-hybrid": hybrid_factory("shopformer-hybrid"),
 }
 
 MODEL_LOADERS: dict[str, ModelLoader] = {
