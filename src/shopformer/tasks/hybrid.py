@@ -30,7 +30,13 @@ from shopformer.tasks.baselines import LightGBMModel, read_model_json
 from shopformer.tasks.features import example_features
 from shopformer.tasks.metrics import roc_auc
 from shopformer.tasks.transformer_inputs import TaskInputs, example_rows, learnable_rows, task_inputs, unseen_future
-from shopformer.tasks.transformer_models import TransformerTaskModel, load_transformer_model, pretrained_behaviour_model
+from shopformer.tasks.transformer_models import (
+    TransformerTaskModel,
+    _threads,
+    frozen_states,
+    load_transformer_model,
+    pretrained_behaviour_model,
+)
 
 __all__ = ["HybridTaskModel", "hybrid_factory", "load_hybrid_model"]
 
@@ -66,9 +72,12 @@ class HybridTaskModel:
         # Masked at prediction too, unless every example was learned from (a bundle that saw them all).
         self.mask_seen_ = not (clean[0].all() and clean[1].all())
         inputs = task_inputs(self.behaviour, train, context), task_inputs(self.behaviour, valid, context)
+        # The frozen states of every example, once: the heads' row subsets below and the booster share them.
+        with _threads(self.behaviour.train_config.num_threads):
+            for part in inputs:
+                frozen_states(self.behaviour.model_, part)
         head_train, head_valid = example_rows(train, clean[0]), example_rows(valid, clean[1])
         train_in, valid_in = inputs[0].rows(np.flatnonzero(clean[0])), inputs[1].rows(np.flatnonzero(clean[1]))
-        # The full head first: it computes the frozen states once, which the fold heads then share.
         self.head_ = self._head().fit_inputs(train.task, train.classes, train_in, head_train.labels, valid_in,
                                              head_valid.labels)
         scores = self._cross_fitted_scores(head_train, train_in, valid_in, head_valid.labels)
@@ -104,9 +113,7 @@ class HybridTaskModel:
         features = example_features(context, examples).values
         p = np.clip(scores, _EPS, 1 - _EPS)
         score_columns = np.log(p / (1 - p))[:, None] if p.ndim == 1 else np.log(p)
-        if inputs.frozen_states is None:
-            self.head_.raw_proba(inputs)  # computes the states of every row
-        projected = (inputs.frozen_states.numpy() - self.state_mean_) @ self.state_axes_.T
+        projected = (frozen_states(self.head_.network_.encoder, inputs).numpy() - self.state_mean_) @ self.state_axes_.T
         learned = np.hstack([score_columns, projected])
         learned[~clean] = np.nan
         return np.hstack([features, learned]).astype(np.float64)

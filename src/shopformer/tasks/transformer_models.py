@@ -46,8 +46,8 @@ from shopformer.tasks.transformer_inputs import TaskInputs, example_rows, learna
 from shopformer.train import SequenceArrays
 from shopformer.train.batches import gather_windows
 
-__all__ = ["FINETUNE", "PRETRAIN", "TransformerTaskModel", "bundle_behaviour_model", "load_transformer_model",
-           "pretrained_behaviour_model", "transformer_factory"]
+__all__ = ["FINETUNE", "PRETRAIN", "TransformerTaskModel", "bundle_behaviour_model", "frozen_states",
+           "load_transformer_model", "pretrained_behaviour_model", "transformer_factory"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,30 @@ def _threads(n: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def _pooled_states(encoder: nn.Module, histories: SequenceArrays, rows: np.ndarray) -> Tensor:
+    """Pooled states `(len(rows), 2 * dim)` of those rows of `histories`."""
+    batch = gather_windows(histories, histories.offsets[:-1][rows], histories.offsets[1:][rows])
+    hidden = encoder(batch.items, batch.event_types, batch.timestamps)
+    return pool_states(hidden, batch.items != 0)
+
+
+@torch.no_grad()
+def _all_states(encoder: nn.Module, histories: SequenceArrays) -> Tensor:
+    """Pooled states of every row of `histories`, a batch at a time, the encoder in eval mode."""
+    encoder.eval()
+    n = len(histories.lengths)
+    parts = [_pooled_states(encoder, histories, np.arange(i, min(i + _BATCH, n))) for i in range(0, n, _BATCH)]
+    return torch.cat(parts) if parts else torch.zeros((0, 2 * encoder.config.dim))
+
+
+def frozen_states(encoder: nn.Module, inputs: TaskInputs) -> Tensor:
+    """Pooled states of `inputs` under the untouched behaviour encoder: computed once, kept on `inputs`
+    (and on every `inputs.rows(...)` taken afterwards)."""
+    if inputs.frozen_states is None:
+        inputs.frozen_states = _all_states(encoder, inputs.histories)
+    return inputs.frozen_states
+
+
 class _TaskNetwork(nn.Module):
     """Sequence encoder of the behaviour Transformer + a task head."""
 
@@ -113,14 +137,8 @@ class _TaskNetwork(nn.Module):
         super().__init__()
         self.encoder, self.head, self.frozen = encoder, head, frozen
 
-    def states(self, histories: SequenceArrays, rows: np.ndarray) -> Tensor:
-        ends = histories.offsets[1:][rows]
-        batch = gather_windows(histories, histories.offsets[:-1][rows], ends)
-        hidden = self.encoder(batch.items, batch.event_types, batch.timestamps)
-        return pool_states(hidden, batch.items != 0)
-
     def forward(self, inputs: TaskInputs, extras: Tensor, rows: np.ndarray, states: Tensor | None = None) -> Tensor:
-        state = self.states(inputs.histories, rows) if states is None else states[rows]
+        state = _pooled_states(self.encoder, inputs.histories, rows) if states is None else states[rows]
         candidate = codes = None
         if inputs.candidates is not None:
             codes = torch.from_numpy(inputs.candidates[rows])
@@ -208,17 +226,9 @@ class TransformerTaskModel:
     def _extras(self, inputs: TaskInputs) -> Tensor:
         return torch.from_numpy(((inputs.extras - self.extra_mean_) / self.extra_std_).astype(np.float32))
 
-    @torch.no_grad()
     def _states(self, inputs: TaskInputs) -> Tensor:
-        if not self.finetune and inputs.frozen_states is not None:
-            return inputs.frozen_states
-        self.network_.encoder.eval()
-        n = len(inputs.histories.lengths)
-        parts = [self.network_.states(inputs.histories, np.arange(i, min(i + _BATCH, n))) for i in range(0, n, _BATCH)]
-        states = torch.cat(parts) if parts else torch.zeros((0, 2 * self.network_.encoder.config.dim))
-        if not self.finetune:
-            inputs.frozen_states = states
-        return states
+        encoder = self.network_.encoder
+        return _all_states(encoder, inputs.histories) if self.finetune else frozen_states(encoder, inputs)
 
     @torch.no_grad()
     def raw_proba(self, inputs: TaskInputs) -> np.ndarray:
