@@ -26,7 +26,7 @@ import numpy as np
 from shopformer.errors import ShopformerError
 from shopformer.recommender import Shopformer
 from shopformer.tasks.base import TaskContext, TaskExamples
-from shopformer.tasks.baselines import LightGBMModel, read_model_json
+from shopformer.tasks.baselines import LightGBMModel, _class_weights, read_model_json
 from shopformer.tasks.features import example_features
 from shopformer.tasks.metrics import roc_auc
 from shopformer.tasks.transformer_inputs import TaskInputs, example_rows, learnable_rows, task_inputs, unseen_future
@@ -153,8 +153,7 @@ def _tuned_booster(x_train, y_train, x_valid, y_valid, n_classes: int, num_threa
                  else {"objective": "multiclass", "num_class": n_classes, "metric": "multi_logloss"})
     best = None
     for leaves, balanced in itertools.product(*LightGBMModel.GRID.values()):
-        counts = np.bincount(y_train, minlength=n_classes).astype(float)
-        weights = (len(y_train) / (n_classes * np.maximum(counts, 1)))[y_train] if balanced else None
+        weights = _class_weights(y_train, n_classes) if balanced else None
         data = lgb.Dataset(x_train, y_train, weight=weights, free_raw_data=False)
         held = lgb.Dataset(x_valid, y_valid, reference=data)
         params = LightGBMModel.BASE_PARAMS | objective | {"num_leaves": leaves, "num_threads": num_threads}
