@@ -98,7 +98,8 @@ class Engine:
     def restore(self, store: EventStore) -> None:
         """Users' states rebuilt from the event store (its newest events per user, its forgotten users)."""
         states = UserStates(self.model, self.item_codes, store.forgotten())
-        states.rebuild(store.recent(states.max_len))
+        # `recent` keeps each user's newest `max_len` in arrival order; `apply` inserts by time.
+        states.apply(store.recent(states.max_len))
         self.states = states
 
     @property

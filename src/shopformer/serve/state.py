@@ -111,11 +111,6 @@ class UserStates:
                          int(timestamp), self.max_len)
         return events.height
 
-    def rebuild(self, events: pl.DataFrame) -> None:
-        """States from stored events (ordered by arrival `seq`), keeping each user's newest `max_len`."""
-        recent = events.sort("user_id", "timestamp", "seq").group_by("user_id", maintain_order=True).tail(self.max_len)
-        self.apply(recent)
-
     def is_forgotten(self, user: str) -> bool:
         return user_hash(user) in self._forgotten
 
