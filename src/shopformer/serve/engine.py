@@ -71,9 +71,6 @@ class Engine:
         self.item_ids = features.item_ids.astype(str)
         self.item_codes = {item: code for code, item in enumerate(self.item_ids[FIRST_CODE:].tolist(), FIRST_CODE)}
         self.n_items = features.n_items
-        popular = np.log1p(model.popularity_.astype(np.float32))
-        popular[:FIRST_CODE] = -np.inf
-        self._popular = popular
         self.meta = json.loads((bundle_dir / "bundle.json").read_text(encoding="utf-8"))
         self.states: UserStates | None = None
         self._category_masks: dict[str, np.ndarray] = {}
@@ -111,12 +108,8 @@ class Engine:
 
     def recommend(self, queries: Sequence[RecommendationQuery]) -> list[Recommendation]:
         """Top items after each history, all histories scored in one `score_histories` call."""
-        known = np.array([bool((q.history[0] >= FIRST_CODE).any()) for q in queries])
-        scores = np.tile(self._popular, (len(queries), 1))
-        if known.any():
-            histories = self.states.sequences([q.history for q, has_items in zip(queries, known) if has_items])
-            scores[known] = self.model.score_histories(histories).numpy()
-        scores[:, :FIRST_CODE] = -np.inf
+        # The library's cold-start rule: popularity where a history has no known item.
+        scores, known = self.model._scores_with_fallback(self.states.sequences([q.history for q in queries]))
         for row, query in enumerate(queries):
             if query.filter_seen:
                 scores[row, query.history[0]] = -np.inf
