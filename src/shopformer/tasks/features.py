@@ -59,7 +59,7 @@ def _item_column(examples: TaskExamples) -> list[str]:
 def _computed(context: TaskContext, examples: TaskExamples) -> FeatureTable:
     events = _annotated(context, examples)
     aggregates = [*_frequency(), *_recency(), *_monetary(), *_session(), *_last_event()]
-    if "item_id" in examples.frame.columns:
+    if _item_column(examples):
         aggregates += _item(events)
     per_example = events.group_by("example_id").agg(aggregates)
     per_example = per_example.with_columns(_ratios()).with_columns(_entropy(events, per_example))
@@ -72,8 +72,7 @@ def _computed(context: TaskContext, examples: TaskExamples) -> FeatureTable:
 def _annotated(context: TaskContext, examples: TaskExamples) -> pl.DataFrame:
     """Visible events with their age (days before the cut-off), price, category and current-session flag."""
     visible = visible_events(context, examples)
-    keys = examples.frame.select("example_id", "cutoff", *(["item_id"] if "item_id" in examples.frame.columns else []))
-    keys = keys.rename({"item_id": "target_item"}) if "item_id" in keys.columns else keys
+    keys = examples.frame.select("example_id", "cutoff", *_item_column(examples)).rename({"item_id": "target_item"}, strict=False)
     frame = visible.join(keys, on="example_id", maintain_order="left")
     catalog = _catalog_columns(context)
     if catalog is not None:
@@ -87,10 +86,8 @@ def _annotated(context: TaskContext, examples: TaskExamples) -> pl.DataFrame:
         in_session=pl.col("session_id") == pl.col("session_id").last().over("example_id"),
     )
     if "target_item" in frame.columns and catalog is not None:
-        target_price = examples.frame.select("example_id", "item_id").join(
-            catalog.rename({"item_id": "target_item_id"}), left_on="item_id", right_on="target_item_id", how="left")
-        frame = frame.join(target_price.select("example_id", target_price=pl.col("catalog_price")), on="example_id",
-                           how="left", maintain_order="left")
+        target_price = catalog.select(target_item="item_id", target_price="catalog_price")
+        frame = frame.join(target_price, on="target_item", how="left", maintain_order="left")
     return frame
 
 
