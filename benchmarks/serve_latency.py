@@ -167,9 +167,8 @@ def batch_sizes(port: int) -> dict:
     return {"batches": int(count), "mean_batch_size": round(value.get("shopformer_recommend_batch_size_sum", 0) / max(count, 1), 2)}
 
 
-def in_process_recommend(bundle: Path, users: list[str], repeats: int = 200) -> dict:
+def in_process_recommend(model: Shopformer, users: list[str], repeats: int = 200) -> dict:
     """The library call the service wraps, one user per call, in this process (one torch thread)."""
-    model = Shopformer.load(bundle)
     model.train_config.num_threads = 1
     timings = []
     for user in users[:repeats]:
@@ -220,7 +219,7 @@ def main() -> None:
     users, items = model.user_encoder_.classes_.to_list(), model.item_features_.item_ids[2:].astype(str).tolist()
     load_before = os.getloadavg()
     results = measure(bundle, args, users, items)
-    results["in_process_recommend"] = in_process_recommend(bundle, list(np.random.default_rng(1).choice(users, 210)))
+    results["in_process_recommend"] = in_process_recommend(model, list(np.random.default_rng(1).choice(users, 210)))
     at_8 = next(r for r in results["recommend"] if r["concurrency"] == 8)
     best_ingest = max(r["events_per_s"] for r in results["ingest"])
     unbatched, at_32 = results["recommend_unbatched"][0], results["recommend"][-1]
