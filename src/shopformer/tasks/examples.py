@@ -103,8 +103,6 @@ def split_times(events: pl.DataFrame, time_resolution: str, config: TaskConfig) 
 def task_context(log: EventLog, catalog: Catalog | None, config: TaskConfig | None = None) -> TaskContext:
     """The context every task of this log shares: sessions marked, `fit_until` = test start."""
     config = config or TaskConfig()
-    if log.time_resolution == "order":
-        raise ConfigError("behaviour prediction tasks need timestamps; this log only orders events")
     log = _with_sessions(log, config.session_gap_seconds)
     times = split_times(log.frame, log.time_resolution, config)
     return TaskContext.from_log(log, catalog, fit_until=times.test_start)
@@ -113,8 +111,6 @@ def task_context(log: EventLog, catalog: Catalog | None, config: TaskConfig | No
 def live_context(log: EventLog, catalog: Catalog | None, config: TaskConfig | None = None) -> TaskContext:
     """A context for scoring (no labels, no splits): sessions marked, nothing held out."""
     config = config or TaskConfig()
-    if log.time_resolution == "order":
-        raise ConfigError("behaviour prediction tasks need timestamps; this log only orders events")
     log = _with_sessions(log, config.session_gap_seconds)
     last = int(log.frame["timestamp"].max()) if log.frame.height else 0
     return TaskContext.from_log(log, catalog, fit_until=last + 1)
@@ -123,8 +119,10 @@ def live_context(log: EventLog, catalog: Catalog | None, config: TaskConfig | No
 def _with_sessions(log: EventLog, gap_seconds: int) -> EventLog:
     """Keeps a complete, contiguous `session_id` of second-resolution logs; else cuts sessions.
 
-    On day-granular logs the session is always the user-day.
+    On day-granular logs the session is always the user-day; a log that only orders events is refused.
     """
+    if log.time_resolution == "order":
+        raise ConfigError("behaviour prediction tasks need timestamps; this log only orders events")
     frame = log.frame
     keep = log.time_resolution == "second" and "session_id" in frame.columns and frame["session_id"].null_count() == 0
     if not keep:
@@ -223,11 +221,16 @@ def _item_candidates(context: TaskContext, grid: pl.DataFrame, times: SplitTimes
     return labelled.sort("cutoff", "user_id", "last_seen", descending=[False, False, True])
 
 
+def _before_purchase() -> pl.Expr:
+    """True for a session's events before its first purchase, False from that purchase on."""
+    return (pl.col("event_type") == "purchase").cast(pl.Int64).cum_sum().over("user_id", "session_id") == 0
+
+
 def _intent(context: TaskContext, times: SplitTimes, config: TaskConfig) -> pl.DataFrame:
     """One example per session and prefix: the first n events (all purchase-free), or all of them."""
     events = context.events.with_columns(
         is_purchase=pl.col("event_type") == "purchase",
-        before_purchase=(pl.col("event_type") == "purchase").cast(pl.Int64).cum_sum().over("user_id", "session_id") == 0,
+        before_purchase=_before_purchase(),
     )
     sessions = events.group_by("user_id", "session_id", maintain_order=True).agg(
         first=pl.col("position").min(), start=pl.col("timestamp").min(), last=pl.col("timestamp").max(),
@@ -275,8 +278,7 @@ def live_examples(task: str, context: TaskContext, now: int, config: TaskConfig 
 
 def _live_sessions(events: pl.DataFrame, sessions: list[str] | None) -> pl.DataFrame:
     """Prefix examples of sessions: the last of each user, or those named (an unknown name is an error)."""
-    marked = events.with_columns(
-        before_purchase=(pl.col("event_type") == "purchase").cast(pl.Int64).cum_sum().over("user_id", "session_id") == 0)
+    marked = events.with_columns(before_purchase=_before_purchase())
     per_session = marked.group_by("user_id", "session_id", maintain_order=True).agg(
         history_end=pl.col("position").filter(pl.col("before_purchase")).max() + 1,
         cutoff=pl.col("timestamp").filter(pl.col("before_purchase")).max(), last=pl.col("position").max(),
