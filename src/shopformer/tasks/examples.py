@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shopformer.data.prepare import Sessionizer
+from shopformer.data.prepare import Sessionizer, sort_by_user_time
 from shopformer.data.schema import CANONICAL_EVENT_TYPES, Catalog, EventLog
 from shopformer.errors import ConfigError, DataError
 from shopformer.tasks.base import BINARY_CLASSES, EXAMPLE_COLUMNS, TASKS, TaskContext, TaskExamples
@@ -127,7 +127,7 @@ def _with_sessions(log: EventLog, gap_seconds: int) -> EventLog:
     keep = log.time_resolution == "second" and "session_id" in frame.columns and frame["session_id"].null_count() == 0
     if not keep:
         return Sessionizer(gap_seconds).apply(log)
-    ordered = frame.sort(["user_id", "timestamp"], maintain_order=True)
+    ordered = sort_by_user_time(log).frame
     changes = (ordered["session_id"] != ordered["session_id"].shift(1)) | (ordered["user_id"] != ordered["user_id"].shift(1))
     runs = int(changes.fill_null(True).sum())
     sessions = ordered.select(pl.struct("user_id", "session_id").n_unique()).item()
