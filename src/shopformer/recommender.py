@@ -241,7 +241,7 @@ class Shopformer:
             keys, histories = [str(u) for u in users], self._user_histories(users)
         else:
             keys, histories = [str(i) for i in range(len(sequences))], self._sequence_histories(sequences)
-        scores, from_model = self._scores_with_fallback(histories)
+        scores, from_model = self.scores_with_fallback(histories)
         allowed = self._candidate_mask(items)
         scores[:, ~allowed] = -np.inf
         if filter_seen:
@@ -262,8 +262,9 @@ class Shopformer:
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         return SequenceArrays(offsets, codes, np.full_like(codes, self.default_event_type_))
 
-    def _scores_with_fallback(self, histories: SequenceArrays) -> tuple[np.ndarray, np.ndarray]:
-        """Model scores where a history has any known item, popularity elsewhere."""
+    def scores_with_fallback(self, histories: SequenceArrays) -> tuple[np.ndarray, np.ndarray]:
+        """Scores `(n_histories, n_items)` and, per history, whether the model gave them: the model's
+        where a history has any known item, log-popularity elsewhere; reserved codes are -inf."""
         n = len(histories.lengths)
         row_of_event = np.repeat(np.arange(n), histories.lengths)
         from_model = np.bincount(row_of_event, weights=histories.items >= FIRST_CODE, minlength=n) > 0

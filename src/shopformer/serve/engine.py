@@ -109,7 +109,7 @@ class Engine:
     def recommend(self, queries: Sequence[RecommendationQuery]) -> list[Recommendation]:
         """Top items after each history, all histories scored in one `score_histories` call."""
         # The library's cold-start rule: popularity where a history has no known item.
-        scores, known = self.model._scores_with_fallback(self.states.sequences([q.history for q in queries]))
+        scores, known = self.model.scores_with_fallback(self.states.sequences([q.history for q in queries]))
         for row, query in enumerate(queries):
             if query.filter_seen:
                 scores[row, query.history[0]] = -np.inf
