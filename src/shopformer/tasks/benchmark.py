@@ -121,7 +121,8 @@ def _fit_and_score(name: str, examples: TaskExamples, context: TaskContext, shar
     results, test_curve = [], None
     for split in ("valid", "test"):
         part = examples.split(split)
-        raw = model.predict_uncalibrated(part, context)
+        # Valid was already scored to fit the calibrator: reuse those probabilities.
+        raw = model.valid_proba_ if split == "valid" else model.predict_uncalibrated(part, context)
         probs = model.calibrator.transform(raw)
         results.append({
             "task": examples.task, "model": name, "split": split,

@@ -150,7 +150,9 @@ class CalibratedModel:
 
     def fit(self, train: TaskExamples, valid: TaskExamples, context: TaskContext) -> CalibratedModel:
         self.model.fit(train, valid, context)
-        self.calibrator.fit(self.model.predict_proba(valid, context), valid.labels)
+        #: The wrapped model's own probabilities of `valid`: what the calibrator was fitted on.
+        self.valid_proba_ = self.model.predict_proba(valid, context)
+        self.calibrator.fit(self.valid_proba_, valid.labels)
         return self
 
     def predict_proba(self, examples: TaskExamples, context: TaskContext) -> np.ndarray:
