@@ -32,6 +32,7 @@ from shopformer.features.text import DEFAULT_TEXT_MODEL, TextEncoder
 from shopformer.models.transformer import BehaviourTransformer
 from shopformer.train import ModelConfig, SequenceArrays, TrainConfig, Trainer
 from shopformer.train.batches import gather_windows
+from shopformer.train.config import torch_threads
 from shopformer.train.trainer import Callback
 from shopformer.transition_prior import TransitionPrior
 
@@ -190,16 +191,12 @@ class Shopformer:
         model.eval()
         ends = histories.offsets[1:]
         starts = np.maximum(histories.offsets[:-1], ends - max_len)
-        previous_threads = torch.get_num_threads()
-        torch.set_num_threads(self.train_config.num_threads)
-        try:
-            parts = []
+        parts = []
+        with torch_threads(self.train_config.num_threads):
             for i in range(0, len(ends), _SCORE_BATCH):
                 batch = gather_windows(histories, starts[i : i + _SCORE_BATCH], ends[i : i + _SCORE_BATCH])
                 hidden = model.next_item_hidden(batch.items, batch.event_types, batch.timestamps)
                 parts.append(torch.log_softmax(model.scores(hidden), dim=1))
-        finally:
-            torch.set_num_threads(previous_threads)
         return torch.cat(parts) if parts else torch.zeros((0, model.n_items))
 
     def score_items(self, item_codes: np.ndarray) -> torch.Tensor:

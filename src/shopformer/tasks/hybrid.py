@@ -32,11 +32,11 @@ from shopformer.tasks.metrics import roc_auc
 from shopformer.tasks.transformer_inputs import TaskInputs, example_rows, learnable_rows, task_inputs, unseen_future
 from shopformer.tasks.transformer_models import (
     TransformerTaskModel,
-    _threads,
     frozen_states,
     load_transformer_model,
     pretrained_behaviour_model,
 )
+from shopformer.train.config import torch_threads
 
 __all__ = ["HybridTaskModel", "hybrid_factory", "load_hybrid_model"]
 
@@ -73,7 +73,7 @@ class HybridTaskModel:
         self.mask_seen_ = not (clean[0].all() and clean[1].all())
         inputs = task_inputs(self.behaviour, train, context), task_inputs(self.behaviour, valid, context)
         # The frozen states of every example, once: the heads' row subsets below and the booster share them.
-        with _threads(self.behaviour.train_config.num_threads):
+        with torch_threads(self.behaviour.train_config.num_threads):
             for part in inputs:
                 frozen_states(self.behaviour.model_, part)
         head_train, head_valid = example_rows(train, clean[0]), example_rows(valid, clean[1])

@@ -24,8 +24,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -45,6 +43,7 @@ from shopformer.tasks.metrics import roc_auc
 from shopformer.tasks.transformer_inputs import TaskInputs, example_rows, learnable_rows, task_inputs
 from shopformer.train import SequenceArrays
 from shopformer.train.batches import gather_windows
+from shopformer.train.config import torch_threads
 
 __all__ = ["FINETUNE", "PRETRAIN", "TransformerTaskModel", "bundle_behaviour_model", "frozen_states",
            "load_transformer_model", "pretrained_behaviour_model", "transformer_factory"]
@@ -93,17 +92,6 @@ def load_transformer_model(directory: str | Path, shared: dict) -> TransformerTa
     own = Path(directory) / "behaviour"
     behaviour = Shopformer.load(own) if own.is_dir() else bundle_behaviour_model(shared)
     return TransformerTaskModel.load(directory, behaviour)
-
-
-@contextmanager
-def _threads(n: int) -> Iterator[None]:
-    """Torch runs on `n` threads inside the block (the behaviour model's setting), as before after it."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _pooled_states(encoder: nn.Module, histories: SequenceArrays, rows: np.ndarray) -> Tensor:
@@ -186,7 +174,7 @@ class TransformerTaskModel:
         self.extra_std_ = train.extras.std(0) + 1e-6
         self.network_ = self._network(train.extras.shape[1])
         torch.manual_seed(self.training.seed)
-        with _threads(self.behaviour.train_config.num_threads):
+        with torch_threads(self.behaviour.train_config.num_threads):
             self.history_ = self._train(train, labels, valid, valid_labels)
         return self
 
@@ -245,7 +233,7 @@ class TransformerTaskModel:
         """P(label = 1) `(n,)`, or `(n, n_classes)` for multi-class tasks (not calibrated)."""
         if not hasattr(self, "network_"):
             raise ShopformerError(f"{self.name} is not fitted yet: call fit(train, valid, context)")
-        with _threads(self.behaviour.train_config.num_threads):
+        with torch_threads(self.behaviour.train_config.num_threads):
             return self.raw_proba(task_inputs(self.behaviour, examples, context))
 
     # ----------------------------------------------------------------------------- persistence

@@ -9,7 +9,11 @@ trainer and model read them from the arrays they are given.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
+
+import torch
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -74,6 +78,17 @@ def physical_cores() -> int:
     except ImportError:
         physical = allowed
     return max(1, min(allowed, physical))
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Torch runs on `n` threads inside the block and on as many as before after it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class TrainConfig(_StrictConfig):

@@ -29,7 +29,7 @@ from shopformer.train.batches import (
     training_windows,
     window_batches,
 )
-from shopformer.train.config import TrainConfig
+from shopformer.train.config import TrainConfig, torch_threads
 from shopformer.train.objectives import build_loss, mask_items, next_item_targets
 
 __all__ = ["Callback", "Trainer", "evaluate_next_item", "full_ranking_metrics"]
@@ -137,12 +137,8 @@ class Trainer:
 
         With `resume` and an existing `checkpoint_path`, continues from the saved epoch.
         """
-        previous_threads = torch.get_num_threads()
-        torch.set_num_threads(self.config.num_threads)
-        try:
+        with torch_threads(self.config.num_threads):
             self._fit(train, valid, resume)
-        finally:
-            torch.set_num_threads(previous_threads)
         return self
 
     def _fit(self, train: SequenceArrays, valid: SequenceArrays | None, resume: bool) -> None:
