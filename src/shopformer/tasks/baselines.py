@@ -22,17 +22,23 @@ from shopformer.tasks.base import TaskContext, TaskExamples
 from shopformer.tasks.features import example_features
 from shopformer.tasks.metrics import roc_auc
 
-__all__ = ["LightGBMModel", "LogisticModel", "read_model_json"]
+__all__ = ["LightGBMModel", "LogisticModel", "model_meta", "read_model_json"]
+
+
+def model_meta(directory: str | Path) -> dict:
+    """The `model.json` of a saved task model folder; a clear error when there is none."""
+    path = Path(directory) / "model.json"
+    if not path.is_file():
+        raise DataError("not a saved task model folder (no model.json)", path=str(directory))
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def read_model_json(directory: str | Path, kind: str) -> dict:
     """The `model.json` of a saved task model, checked to be of `kind`."""
-    path = Path(directory) / "model.json"
-    if not path.is_file():
-        raise DataError("not a saved task model folder (no model.json)", path=str(directory))
-    meta = json.loads(path.read_text(encoding="utf-8"))
+    meta = model_meta(directory)
     if meta.get("kind") != kind:
-        raise DataError(f"task model folder holds a {meta.get('kind')!r} model", path=str(path), expected=kind)
+        raise DataError(f"task model folder holds a {meta.get('kind')!r} model", path=str(Path(directory) / "model.json"),
+                        expected=kind)
     return meta
 
 

@@ -11,13 +11,12 @@ holds `"bundle_dir"` (the bundle's folder), so a loader can reach the behaviour 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 from shopformer.errors import ConfigError, DataError
 from shopformer.tasks.base import TaskContext, TaskModel
-from shopformer.tasks.baselines import LightGBMModel, LogisticModel
+from shopformer.tasks.baselines import LightGBMModel, LogisticModel, model_meta
 from shopformer.tasks.hybrid import hybrid_factory, load_hybrid_model
 from shopformer.tasks.transformer_models import FINETUNE, load_transformer_model, transformer_factory
 
@@ -53,11 +52,8 @@ def make_model(name: str, context: TaskContext, shared: dict) -> TaskModel:
 
 def load_model(directory: str | Path, shared: dict | None = None) -> TaskModel:
     """The saved model in `directory`, by the `kind` its `model.json` names."""
-    path = Path(directory) / "model.json"
-    if not path.is_file():
-        raise DataError("not a saved task model folder (no model.json)", path=str(directory))
-    kind = json.loads(path.read_text(encoding="utf-8")).get("kind")
+    kind = model_meta(directory).get("kind")
     if kind not in MODEL_LOADERS:
-        raise DataError(f"saved task model of unknown kind {kind!r}", path=str(path),
+        raise DataError(f"saved task model of unknown kind {kind!r}", path=str(Path(directory) / "model.json"),
                         expected=" or ".join(MODEL_LOADERS))
     return MODEL_LOADERS[kind](Path(directory), {} if shared is None else shared)
