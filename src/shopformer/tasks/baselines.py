@@ -157,21 +157,8 @@ class LightGBMModel(_FeatureModel):
         self._check(train, valid)
         x_train, x_valid = example_features(context, train), example_features(context, valid)
         self.features_ = x_train.names
-        n_classes = len(self.classes_)
-        objective = ({"objective": "binary", "metric": "auc"} if n_classes == 2
-                     else {"objective": "multiclass", "num_class": n_classes, "metric": "multi_logloss"})
-        best = None
-        for leaves, balanced in itertools.product(*self.GRID.values()):
-            weights = _class_weights(train.labels, n_classes) if balanced else None
-            data = lgb.Dataset(x_train.values, train.labels, weight=weights, free_raw_data=False)
-            held = lgb.Dataset(x_valid.values, valid.labels, reference=data)
-            params = self.BASE_PARAMS | objective | {"num_leaves": leaves, "num_threads": self.num_threads}
-            booster = lgb.train(params, data, self.MAX_ROUNDS, valid_sets=[held],
-                                callbacks=[lgb.early_stopping(self.PATIENCE, verbose=False)])
-            score = roc_auc(valid.labels, booster.predict(x_valid.values, num_iteration=booster.best_iteration))
-            if best is None or score > best[0]:
-                best = (score, booster, {"num_leaves": leaves, "balanced": balanced, "rounds": booster.best_iteration})
-        _, self.booster_, self.params_ = best
+        self.booster_, self.params_ = tuned_booster(x_train.values, train.labels, x_valid.values, valid.labels,
+                                                    len(self.classes_), self.num_threads)
         return self
 
     def predict_proba(self, examples: TaskExamples, context: TaskContext) -> np.ndarray:
@@ -191,3 +178,22 @@ class LightGBMModel(_FeatureModel):
         model.classes_, model.features_, model.params_ = tuple(meta["classes"]), tuple(meta["features"]), meta["params"]
         model.booster_ = lgb.Booster(model_file=str(Path(directory) / "lightgbm.txt"))
         return model
+
+
+def tuned_booster(x_train, y_train, x_valid, y_valid, n_classes: int, num_threads: int) -> tuple[lgb.Booster, dict]:
+    """The booster of `LightGBMModel.GRID` (leaves x class weighting) with the best validation AUC,
+    its rounds early-stopped on validation, and the parameters that picked it."""
+    objective = ({"objective": "binary", "metric": "auc"} if n_classes == 2
+                 else {"objective": "multiclass", "num_class": n_classes, "metric": "multi_logloss"})
+    best = None
+    for leaves, balanced in itertools.product(*LightGBMModel.GRID.values()):
+        weights = _class_weights(y_train, n_classes) if balanced else None
+        data = lgb.Dataset(x_train, y_train, weight=weights, free_raw_data=False)
+        held = lgb.Dataset(x_valid, y_valid, reference=data)
+        params = LightGBMModel.BASE_PARAMS | objective | {"num_leaves": leaves, "num_threads": num_threads}
+        booster = lgb.train(params, data, LightGBMModel.MAX_ROUNDS, valid_sets=[held],
+                            callbacks=[lgb.early_stopping(LightGBMModel.PATIENCE, verbose=False)])
+        score = roc_auc(y_valid, booster.predict(x_valid, num_iteration=booster.best_iteration))
+        if best is None or score > best[0]:
+            best = (score, booster, {"num_leaves": leaves, "balanced": balanced, "rounds": booster.best_iteration})
+    return best[1], best[2]

@@ -16,7 +16,6 @@ Saved as LightGBM's text model, an npz of the projection and the head's own fold
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
@@ -26,9 +25,8 @@ import numpy as np
 from shopformer.errors import ShopformerError
 from shopformer.recommender import Shopformer
 from shopformer.tasks.base import TaskContext, TaskExamples
-from shopformer.tasks.baselines import LightGBMModel, _class_weights, read_model_json
+from shopformer.tasks.baselines import read_model_json, tuned_booster
 from shopformer.tasks.features import example_features
-from shopformer.tasks.metrics import roc_auc
 from shopformer.tasks.transformer_inputs import TaskInputs, example_rows, learnable_rows, task_inputs, unseen_future
 from shopformer.tasks.transformer_models import (
     TransformerTaskModel,
@@ -88,7 +86,7 @@ class HybridTaskModel:
         self.state_axes_ = vt[: self.components].astype(np.float32)
         x_train = self._matrix(context, train, inputs[0], clean[0], _spread(scores, clean[0]))
         x_valid = self._matrix(context, valid, inputs[1], clean[1], self.head_.raw_proba(inputs[1]))
-        self.booster_, self.params_ = _tuned_booster(x_train, train.labels, x_valid, valid.labels, len(self.classes_),
+        self.booster_, self.params_ = tuned_booster(x_train, train.labels, x_valid, valid.labels, len(self.classes_),
                                                      self.num_threads)
         return self
 
@@ -145,25 +143,6 @@ def _spread(scores: np.ndarray, keep: np.ndarray) -> np.ndarray:
     full = np.full((len(keep), *scores.shape[1:]), np.nan)
     full[keep] = scores
     return full
-
-
-def _tuned_booster(x_train, y_train, x_valid, y_valid, n_classes: int, num_threads: int):
-    """The LightGBM baseline's grid (leaves x class weighting), chosen by validation AUC."""
-    objective = ({"objective": "binary", "metric": "auc"} if n_classes == 2
-                 else {"objective": "multiclass", "num_class": n_classes, "metric": "multi_logloss"})
-    best = None
-    for leaves, balanced in itertools.product(*LightGBMModel.GRID.values()):
-        weights = _class_weights(y_train, n_classes) if balanced else None
-        data = lgb.Dataset(x_train, y_train, weight=weights, free_raw_data=False)
-        held = lgb.Dataset(x_valid, y_valid, reference=data)
-        params = LightGBMModel.BASE_PARAMS | objective | {"num_leaves": leaves, "num_threads": num_threads}
-        booster = lgb.train(params, data, LightGBMModel.MAX_ROUNDS, valid_sets=[held],
-                            callbacks=[lgb.early_stopping(LightGBMModel.PATIENCE, verbose=False)])
-        probs = booster.predict(x_valid, num_iteration=booster.best_iteration)
-        score = roc_auc(y_valid, probs)
-        if best is None or score > best[0]:
-            best = (score, booster, {"num_leaves": leaves, "balanced": balanced, "rounds": booster.best_iteration})
-    return best[1], best[2]
 
 
 def load_hybrid_model(directory: str | Path, shared: dict) -> HybridTaskModel:
