@@ -9,7 +9,8 @@ from shopformer.cli.data import data_app
 from shopformer.cli.model import TRAIN_EXAMPLES, evaluate, recommend, train
 from shopformer.cli.quickstart import quickstart
 from shopformer.cli.serve import SERVE_EXAMPLES, serve
-from shopformer.cli.tasks import PREDICT_EXAMPLES, TRAIN_EXAMPLES as TRAIN_TASKS_EXAMPLES, predict, train_tasks
+from shopformer.cli.tasks import BENCHMARK_EXAMPLES, PREDICT_EXAMPLES, benchmark_tasks, predict, train_tasks
+from shopformer.cli.tasks import TRAIN_EXAMPLES as TRAIN_TASKS_EXAMPLES
 
 app = typer.Typer(
     name="shopformer",
@@ -19,6 +20,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(data_app, name="data")
+benchmark_app.command("tasks", epilog=BENCHMARK_EXAMPLES)(benchmark_tasks)
 app.add_typer(benchmark_app, name="benchmark")
 app.command("quickstart")(quickstart)
 app.command("train", epilog=TRAIN_EXAMPLES)(train)

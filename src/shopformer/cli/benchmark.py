@@ -78,9 +78,3 @@ def _add_row(table: Table, result: dict) -> None:
                   f"{f['ndcg@10']:.4f}", f"{result['train_seconds']:.0f}", str(result["epochs"] or "-"))
     console.print(f"{result['model']} {result['split']}: HR@10 {m['hr@10']:.4f} NDCG@10 {m['ndcg@10']:.4f} "
                   f"(seen filtered {f['hr@10']:.4f} / {f['ndcg@10']:.4f})")
-
-
-# Behaviour prediction tasks (purchase intent, propensity, churn, next event type): see cli/tasks.py.
-from shopformer.cli.tasks import BENCHMARK_EXAMPLES as _TASKS_EXAMPLES, benchmark_tasks  # noqa: E402
-
-benchmark_app.command("tasks", epilog=_TASKS_EXAMPLES)(benchmark_tasks)
