@@ -162,6 +162,7 @@ def _training_summary(estimator: Shopformer, train, seconds: float) -> dict[str,
         "train_seconds": round(seconds, 1), "epochs": len(history), "best_epoch": estimator.best_epoch_,
         "seconds_per_epoch": round(seconds_per_epoch, 2), "gflop_per_epoch": round(work, 1),
         "achieved_gflops": round(work / seconds_per_epoch, 1), "config": estimator.model_config_.model_dump(),
+        "prior_weights": {"transitions": estimator.prior_.weight, "neighbours": estimator.prior_.neighbour_weight},
     }
 
 

@@ -4,7 +4,7 @@
     weights.safetensors     the Transformer's learned tensors
     item_features.npz/json  the item table (ids, attributes, price buckets, text embeddings)
     users.json              the user-id encoder
-    transitions/            the transition prior's table (JSON + npz) and, in bundle.json, its weight
+    transitions/            the transition prior's tables (JSON + npz; neighbours/ inside) and, in bundle.json, their weights
     histories.npz           each user's most recent events and the item popularity fallback
 
 Loading never runs code from the folder: JSON, safetensors and `np.load(allow_pickle=False)` only.
@@ -67,6 +67,7 @@ def save_bundle(estimator: Shopformer, directory: str | Path) -> Path:
         "default_event_type": estimator.default_event_type_,
         "time_resolution": estimator.time_resolution_,
         "transition_weight": estimator.prior_.weight,
+        "neighbour_weight": estimator.prior_.neighbour_weight,
         "best_epoch": estimator.best_epoch_,
         "train_seconds": estimator.train_seconds_,
         "history": estimator.history_,
@@ -92,7 +93,9 @@ def load_bundle(cls: type[Estimator], directory: str | Path) -> Estimator:
     estimator.model_ = model
     estimator.item_features_ = features
     estimator.user_encoder_ = LabelEncoder.load(directory / "users.json")
-    estimator.prior_ = TransitionPrior.load(directory / "transitions", meta["transition_weight"])
+    estimator.prior_ = TransitionPrior.load(
+        directory / "transitions", meta["transition_weight"], meta.get("neighbour_weight", 0.0)
+    )
     estimator.histories_ = SequenceArrays(*(stored.get(name) for name in _HISTORY_ARRAYS))
     estimator.popularity_ = stored["popularity"]
     estimator.event_vocabulary_ = tuple(meta["event_vocabulary"])

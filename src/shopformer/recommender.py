@@ -34,7 +34,7 @@ from shopformer.train import ModelConfig, SequenceArrays, TrainConfig, Trainer
 from shopformer.train.batches import gather_windows
 from shopformer.train.config import torch_threads
 from shopformer.train.trainer import Callback
-from shopformer.transition_prior import TransitionPrior
+from shopformer.transition_prior import WEIGHT_GRID, TransitionPrior
 
 __all__ = ["Shopformer", "sequence_arrays"]
 
@@ -131,15 +131,18 @@ class Shopformer:
         return self
 
     def _fit_prior(self, arrays: SequenceArrays) -> None:
-        """Transition prior on the training events; its weight picked on the validation targets."""
+        """Count priors on the training events; weights not fixed by the config picked on validation."""
         self.prior_ = TransitionPrior.fit(arrays.drop_last(1), self.model_.n_items)
-        weight = self.model_config_.transition_weight
-        if weight is not None:
-            self.prior_.weight = weight
+        fixed = self.model_config_.transition_weight, self.model_config_.neighbour_weight
+        if None not in fixed:
+            self.prior_.weight, self.prior_.neighbour_weight = fixed
             return
+        grids = [WEIGHT_GRID if weight is None else (weight,) for weight in fixed]
         histories, targets = arrays.last_item_cases()
-        ndcg = self.prior_.tune(self._model_log_probs, histories, targets)
-        logger.info("transition prior weight %.2f (validation NDCG@10 per weight: %s)", self.prior_.weight, ndcg)
+        ndcg = self.prior_.tune(self._model_log_probs, histories, targets, *grids)
+        best = max(ndcg.values())
+        logger.info("prior weights: transitions %.2f, neighbours %.2f (validation NDCG@10 %.4f, %.4f without)",
+                    self.prior_.weight, self.prior_.neighbour_weight, best, ndcg.get((0.0, 0.0), float("nan")))
 
     def _item_features(self, prepared: PreparedDataset) -> ItemFeatures:
         wants_text = self.model_config.use_text and prepared.catalog is not None

@@ -57,6 +57,9 @@ class ModelConfig(_StrictConfig):
     transition_weight: float | None = Field(
         None, ge=0.0, description="weight of the first-order transition prior in the scores; None: picked on validation, 0: off"
     )
+    neighbour_weight: float | None = Field(
+        None, ge=0.0, description="weight of the item co-occurrence (kNN) prior in the scores; None: picked on validation, 0: off"
+    )
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> ModelConfig:
