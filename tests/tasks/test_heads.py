@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from shopformer.tasks.heads import HeadTraining, TaskHead, fit_head, pool_states, row_batches, task_loss
+from shopformer.tasks.heads import HeadTraining, TaskHead, fit_head, pool_states, task_loss
 
 
 def test_pool_states_reads_the_last_position_and_averages_real_positions_only():
@@ -33,15 +33,6 @@ def test_task_loss_weights_positives():
     plain, weighted = task_loss(logits, labels), task_loss(logits, labels, pos_weight=3.0)
     assert weighted > plain
     assert torch.isclose(task_loss(torch.zeros(2, 3), torch.tensor([0, 2])), torch.log(torch.tensor(3.0)))
-
-
-def test_row_batches_cover_every_row_once_with_similar_lengths_together():
-    lengths = np.random.default_rng(0).integers(1, 50, size=1000)
-    batches = list(row_batches(lengths, 64, np.random.default_rng(1)))
-    rows = np.concatenate(batches)
-    assert sorted(rows.tolist()) == list(range(1000))
-    spread = np.mean([np.ptp(lengths[b]) for b in batches])
-    assert spread < np.ptp(lengths) / 2  # sorted within pools: far less spread than random batches
 
 
 def test_fit_head_learns_and_restores_the_best_validation_weights():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +24,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-__all__ = ["HeadTraining", "TaskHead", "fit_head", "pool_states", "row_batches", "task_loss"]
+from shopformer.train.batches import pooled_batches
+
+__all__ = ["HeadTraining", "TaskHead", "fit_head", "pool_states", "task_loss"]
 
 
 def pool_states(hidden: Tensor, valid: Tensor) -> Tensor:
@@ -109,18 +111,6 @@ def task_loss(logits: Tensor, labels: Tensor, pos_weight: float | None = None) -
     return F.cross_entropy(logits, labels.long())
 
 
-def row_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 20) -> Iterator[np.ndarray]:
-    """Shuffled batches of row indices; rows of similar length share a batch (less padding)."""
-    order = rng.permutation(len(lengths))
-    span = batch_size * pool
-    for i in range(0, len(order), span):
-        chunk = order[i : i + span]
-        order[i : i + span] = chunk[np.argsort(lengths[chunk], kind="stable")]
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for b in rng.permutation(len(batches)):
-        yield batches[b]
-
-
 @dataclass(frozen=True)
 class HeadTraining:
     """Optimisation of a task head (and, when fine-tuning, of the encoder under it)."""
@@ -161,7 +151,7 @@ def fit_head(
     for epoch in epochs:
         module.train()
         total = 0.0
-        for rows in row_batches(lengths, config.batch_size, rng):
+        for rows in pooled_batches(lengths, config.batch_size, rng, sort_pool=20):
             loss = task_loss(forward_rows(rows), targets[rows], pos_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

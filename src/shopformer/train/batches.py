@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["Batch", "SequenceArrays", "evaluation_cases", "gather_windows", "training_windows", "window_batches"]
+__all__ = ["Batch", "SequenceArrays", "evaluation_cases", "gather_windows", "pooled_batches", "training_windows", "window_batches"]
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,22 @@ def gather_windows(sequences: SequenceArrays, starts: np.ndarray, ends: np.ndarr
     return Batch(take(sequences.items), take(sequences.event_types), take(sequences.timestamps))
 
 
+def pooled_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, sort_pool: int = 50) -> Iterator[np.ndarray]:
+    """Shuffled batches of row indices; rows of similar length share a batch.
+
+    Rows are shuffled, then sorted by length within pools of `sort_pool` batches, cut into
+    batches, and the batches shuffled again: padding shrinks while batches stay random.
+    """
+    order = rng.permutation(len(lengths))
+    pool = batch_size * sort_pool
+    for i in range(0, len(order), pool):
+        chunk = order[i : i + pool]
+        order[i : i + pool] = chunk[np.argsort(lengths[chunk], kind="stable")]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    for b in rng.permutation(len(batches)):
+        yield batches[b]
+
+
 def window_batches(
     sequences: SequenceArrays,
     starts: np.ndarray,
@@ -142,19 +158,9 @@ def window_batches(
     rng: np.random.Generator,
     sort_pool: int = 50,
 ) -> Iterator[Batch]:
-    """Shuffled batches of windows; windows of similar length share a batch.
-
-    Windows are shuffled, then sorted by length within pools of `sort_pool` batches, cut into
-    batches, and the batches shuffled again: padding shrinks while batches stay random.
-    """
-    order = rng.permutation(len(starts))
-    pool = batch_size * sort_pool
-    for i in range(0, len(order), pool):
-        chunk = order[i : i + pool]
-        order[i : i + pool] = chunk[np.argsort(ends[chunk] - starts[chunk], kind="stable")]
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for b in rng.permutation(len(batches)):
-        yield gather_windows(sequences, starts[batches[b]], ends[batches[b]])
+    """Shuffled batches of windows (`pooled_batches`): windows of similar length share a batch."""
+    for rows in pooled_batches(ends - starts, batch_size, rng, sort_pool):
+        yield gather_windows(sequences, starts[rows], ends[rows])
 
 
 def evaluation_cases(sequences: SequenceArrays, history: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
