@@ -104,7 +104,6 @@ def training_windows(sequences: SequenceArrays, window: int) -> tuple[np.ndarray
     target exactly once under next-item training. Users with fewer than two events are skipped.
     """
     starts, ends = [], []
-    step = window - 1
     begin, finish = sequences.offsets[:-1], sequences.offsets[1:]
     usable = finish - begin >= 2
     end, first = finish[usable].copy(), begin[usable]
