@@ -12,7 +12,9 @@ import pytest
 
 from shopformer.errors import ShopformerError
 from shopformer.serve.batching import MicroBatcher
+from shopformer.serve.ingest import OPTIONAL_EVENT_FIELDS
 from shopformer.serve.metrics import Metrics
+from shopformer.serve.schemas import EventIn
 from shopformer.serve.store import open_store, user_hash
 from shopformer.serve.vectors import VectorIndex, top_k
 
@@ -148,3 +150,8 @@ def test_metrics_histograms_are_cumulative():
     assert 'shopformer_request_seconds_bucket{method="GET",route="/x",le="0.001"} 1' in text
     assert 'shopformer_request_seconds_bucket{method="GET",route="/x",le="0.005"} 3' in text
     assert 'shopformer_request_seconds_count{method="GET",route="/x"} 4' in text
+
+
+def test_request_schema_offers_exactly_the_optional_fields_that_ingestion_and_the_store_keep():
+    required = {"event_id", "user_id", "item_id", "event_type", "timestamp"}
+    assert set(EventIn.model_fields) - required == set(OPTIONAL_EVENT_FIELDS)

@@ -20,11 +20,12 @@ from shopformer.data.mapping import EventMapping
 from shopformer.data.validate import validate_events
 from shopformer.errors import ConfigError
 
-__all__ = ["ValidatedBatch", "validate_batch"]
+__all__ = ["OPTIONAL_EVENT_FIELDS", "ValidatedBatch", "validate_batch"]
 
 _BASE_FIELDS = ("event_id", "user_id", "item_id", "timestamp", "event_type")
-#: Optional event fields and the `EventMapping` option that names their column.
-_OPTIONAL = {"session_id": "session_col", "quantity": "quantity_col", "value": "value_col",
+#: Optional event fields and the `EventMapping` option that names their column: the one list the
+#: request schema, the validation and the store follow.
+OPTIONAL_EVENT_FIELDS = {"session_id": "session_col", "quantity": "quantity_col", "value": "value_col",
              "query": "query_col", "rating": "rating_col", "text": "text_col"}
 
 
@@ -47,7 +48,7 @@ def _cell(value: Any) -> str | None:
 
 def validate_batch(events: Sequence[dict[str, Any]], time_format: str = "auto") -> ValidatedBatch:
     """Validates posted events (dicts of the `EventIn` fields) as one table."""
-    present = [name for name in _OPTIONAL if any(event.get(name) is not None for event in events)]
+    present = [name for name in OPTIONAL_EVENT_FIELDS if any(event.get(name) is not None for event in events)]
     columns = {name: [_cell(event.get(name)) for event in events] for name in (*_BASE_FIELDS, *present)}
     # Like a file without an event-type column: an event that does not say what it is is a view.
     columns["event_type"] = [value or "view" for value in columns["event_type"]]
@@ -67,6 +68,6 @@ def validate_batch(events: Sequence[dict[str, Any]], time_format: str = "auto") 
 def _mapping(present: list[str], time_format: str) -> EventMapping:
     try:
         return EventMapping(event_id_col="event_id", time_format=time_format,
-                            **{_OPTIONAL[name]: name for name in present})
+                            **{OPTIONAL_EVENT_FIELDS[name]: name for name in present})
     except ValidationError as exc:
         raise ConfigError("; ".join(error["msg"] for error in exc.errors())) from None

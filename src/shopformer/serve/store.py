@@ -24,12 +24,12 @@ from typing import Any
 import polars as pl
 
 from shopformer.errors import ConfigError, ShopformerError
+from shopformer.serve.ingest import OPTIONAL_EVENT_FIELDS
 
 __all__ = ["EVENT_FIELDS", "EventStore", "open_store", "user_hash"]
 
 #: Columns of a stored event, in table order (`extra` holds the optional fields as JSON).
 EVENT_FIELDS = ("event_id", "user_id", "item_id", "event_type", "timestamp")
-_OPTIONAL_FIELDS = ("session_id", "quantity", "value", "query", "rating", "text")
 _FRAME_SCHEMA = {"event_id": pl.String, "user_id": pl.String, "item_id": pl.String, "event_type": pl.String,
                  "timestamp": pl.Int64, "seq": pl.Int64}
 _FRAME_COLUMNS = ", ".join(_FRAME_SCHEMA)
@@ -84,7 +84,7 @@ class EventStore:
         if events.is_empty():
             return []
         ids = events["event_id"].to_list()
-        optional = [name for name in _OPTIONAL_FIELDS if name in events.columns]
+        optional = [name for name in OPTIONAL_EVENT_FIELDS if name in events.columns]
         extras = [_extra_json(row) for row in events.select(optional).iter_rows(named=True)] if optional else [None] * len(ids)
         now = time.time()
         rows = [(*values, extra, now) for values, extra in zip(events.select(EVENT_FIELDS).iter_rows(), extras)]
