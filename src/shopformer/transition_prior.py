@@ -30,7 +30,7 @@ import torch
 
 from shopformer.evaluate.metrics import exclude_candidates, ranking_metrics, target_ranks
 from shopformer.models.baselines import FIRST_ITEM_CODE, ItemKNN, MarkovChain, NextItemModel
-from shopformer.train.batches import SequenceArrays
+from shopformer.train.batches import SequenceArrays, gather_windows
 
 __all__ = ["TransitionPrior"]
 
@@ -40,13 +40,15 @@ _BATCH = 1024
 _NEIGHBOURS = "neighbours"  # sub-folder of the saved chain that holds the neighbour table
 
 
-def _histories_as_lists(histories: SequenceArrays) -> list[np.ndarray]:
-    return np.split(histories.items.astype(np.int64), histories.offsets[1:-1])
+def _recent_items(histories: SequenceArrays, n: int) -> torch.Tensor:
+    """(histories, <= n) left-padded last `n` items of each history: all a table reads of it."""
+    ends = histories.offsets[1:]
+    return gather_windows(histories, np.maximum(histories.offsets[:-1], ends - n), ends).items
 
 
-def _log_scores(table: NextItemModel, histories: SequenceArrays) -> torch.Tensor:
+def _log_scores(table: NextItemModel, histories: SequenceArrays, reads: int) -> torch.Tensor:
     # The floor keeps items a table gives no mass finite: the model may still rank them.
-    log_p = torch.log(table.score(_histories_as_lists(histories)).clamp(min=1e-12))
+    log_p = torch.log(table.score(_recent_items(histories, reads)).clamp(min=1e-12))
     log_p[:, :FIRST_ITEM_CODE] = -torch.inf
     return log_p
 
@@ -68,13 +70,13 @@ class TransitionPrior:
 
     def log_probabilities(self, histories: SequenceArrays) -> torch.Tensor:
         """log p_chain `(n, n_items)` of the item after each history's last one (-inf: reserved codes)."""
-        return _log_scores(self.chain, histories)
+        return _log_scores(self.chain, histories, 1)
 
     def neighbour_log_scores(self, histories: SequenceArrays) -> torch.Tensor:
         """log s_neighbours `(n, n_items)` from each history's last items (-inf: reserved codes)."""
         if self.neighbours is None:
             raise RuntimeError("this prior has no neighbour table")
-        return _log_scores(self.neighbours, histories)
+        return _log_scores(self.neighbours, histories, self.neighbours.history_len)
 
     def blend(self, log_probs: torch.Tensor, histories: SequenceArrays) -> torch.Tensor:
         """`log_probs` plus each table's weighted log-scores (a table at weight 0 is not scored)."""
