@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from shopformer.benchmark import machine_info, matmul_gflops, versions
+from shopformer.runtime import machine_info, matmul_gflops, versions
 from shopformer.data.formats import read_dataset
 from shopformer.data.prepared import PrepareConfig, prepare
-from shopformer.recommender import Shopformer
+from shopformer.predict.estimator import Shopformer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "amazon-beauty"
 RESULTS = Path(__file__).resolve().parent / "results"

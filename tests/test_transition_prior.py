@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from shopformer.train.batches import SequenceArrays
-from shopformer.transition_prior import WEIGHT_GRID, TransitionPrior
+from shopformer.data.sequences import SequenceArrays
+from shopformer.models.prior import WEIGHT_GRID, TransitionPrior
 
 N_ITEMS = 20  # codes 2..19 are items: more than 10, so a uniform score is a miss at 10
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shopformer.cli import app
-from shopformer.data.demo import DemoShopConfig, generate_demo_shop
+from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from tests.conftest import dataset_path
 
 runner = CliRunner()

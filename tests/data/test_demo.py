@@ -10,14 +10,14 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from shopformer.data.demo import (
+from shopformer.data.synth.shop import (
     MALFORMED_KINDS,
     UNKNOWN_EVENT_NAMES,
     DemoShopConfig,
     DemoShopFiles,
     generate_demo_shop,
 )
-from shopformer.data.demo_catalog import DEPARTMENTS, LEAVES
+from shopformer.data.synth.catalog import DEPARTMENTS, LEAVES
 from shopformer.data.mapping import EVENT_SYNONYMS
 from shopformer.data.schema import EventLog
 

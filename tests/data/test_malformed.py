@@ -13,7 +13,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from shopformer.data.io import load_events, read_table
+from shopformer.data.io import read_table
+from shopformer.data.validate import load_events
 from shopformer.data.mapping import EventMapping
 from shopformer.data.validate import IngestResult
 from shopformer.errors import DataError

@@ -11,7 +11,7 @@ import pytest
 from matplotlib.image import imread
 from rich.console import Console
 
-from shopformer.data.demo import DemoShopConfig, generate_demo_shop
+from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.data.schema import Catalog, EventLog
 from shopformer.data.summary import DataSummary, Distribution, summarize
 from shopformer.errors import DataError

@@ -7,7 +7,7 @@ import torch
 
 from shopformer.errors import ConfigError
 from shopformer.models.transformer import BehaviourTransformer, ItemEncoder, time_gap_buckets
-from shopformer.train.config import ModelConfig
+from shopformer.models.config import ModelConfig
 
 N_ITEMS = 30
 

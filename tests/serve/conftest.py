@@ -21,11 +21,11 @@ import polars as pl
 import pytest
 import torch
 
-from shopformer.data.demo import DemoShopConfig, generate_demo_shop
+from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.data.ingest import ingest_files
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.data.schema import Dataset
-from shopformer.recommender import Shopformer
+from shopformer.predict.estimator import Shopformer
 
 API_KEY = "test-key-0123456789"
 _TRAIN = {"epochs": 2, "progress": False, "seed": 3, "num_threads": 1}

@@ -18,7 +18,7 @@ COLUMNS = ["user_id", "item_id", "timestamp", "event_type"]
 
 @pytest.fixture(scope="module")
 def task_bundle(bundles, tmp_path_factory):
-    predictor_module = pytest.importorskip("shopformer.tasks.predictor", reason="the prediction heads are not built in")
+    predictor_module = pytest.importorskip("shopformer.predict.tasks", reason="the prediction heads are not built in")
     bundle = tmp_path_factory.mktemp("tasks") / "bundle"
     shutil.copytree(bundles.text, bundle)
     predictor_module.TaskPredictor.fit(bundles.dataset, tasks=TASKS, model="logistic").save(bundle)
@@ -32,7 +32,7 @@ def _assert_answer(answer: dict, expected: dict) -> None:
 
 
 def test_predictions_read_the_bundles_log_and_the_stored_events(bundles, task_bundle, tmp_path):
-    from shopformer.tasks.predictor import TaskPredictor
+    from shopformer.predict.tasks import TaskPredictor
 
     predictor = TaskPredictor.load(task_bundle)
     frame = bundles.dataset.events.frame

@@ -7,7 +7,7 @@ import pytest
 
 from shopformer.errors import ConfigError, DataError
 from shopformer.tasks.calibration import Calibrator, fit_calibrator, load_calibrator
-from shopformer.tasks.metrics import ece, roc_auc
+from shopformer.evaluate.binary import ece, roc_auc
 
 
 def _overconfident(n: int, seed: int):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from shopformer.data.demo import DemoShopConfig, generate_demo_shop
+from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.data.formats import read_dataset
 from shopformer.data.ingest import ingest_files
 from shopformer.data.schema import EventLog

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from shopformer.tasks.metrics import (
+from shopformer.evaluate.binary import (
     base_rate, bootstrap_ci, brier, classification_metrics, ece, logloss, pr_auc, reliability_plot, roc_auc,
 )
 

@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shopformer.data.demo import DemoShopConfig, generate_demo_shop
+from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.data.ingest import ingest_files
 from shopformer.errors import ConfigError, DataError
-from shopformer.tasks.predictor import TaskPredictor
+from shopformer.predict.tasks import TaskPredictor
 
 TASKS = ("intent", "item-propensity", "churn", "next-event-type")
 

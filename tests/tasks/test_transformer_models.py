@@ -14,7 +14,7 @@ from shopformer.tasks.base import TaskContext, TaskExamples, visible_events
 from shopformer.tasks.examples import build_examples, task_context
 from shopformer.tasks.heads import HeadTraining
 from shopformer.tasks.hybrid import HybridTaskModel
-from shopformer.tasks.metrics import roc_auc
+from shopformer.evaluate.binary import roc_auc
 from shopformer.tasks.models import load_model, make_model
 from shopformer.tasks.transformer_inputs import EXTRAS, NEXT_ITEM_EXTRAS, task_inputs, unseen_future
 from shopformer.tasks.transformer_models import TransformerTaskModel, pretrained_behaviour_model
@@ -142,10 +142,10 @@ def test_unfitted_and_unloadable_models_say_what_is_missing(tmp_path, context, s
 
 
 def test_default_model_fits_onto_a_bundle_and_scores_users_after_reloading(tmp_path):
-    from shopformer.data.demo import DemoShopConfig, generate_demo_shop
+    from shopformer.data.synth import DemoShopConfig, generate_demo_shop
     from shopformer.data.ingest import ingest_files
-    from shopformer.recommender import Shopformer
-    from shopformer.tasks.predictor import TaskPredictor, bundle_shared
+    from shopformer.predict.estimator import Shopformer
+    from shopformer.predict.tasks import TaskPredictor, bundle_shared
 
     files = generate_demo_shop(tmp_path / "shop", DemoShopConfig(n_users=200, days=30, seed=3))
     dataset = ingest_files(files.events, files.catalog, name="demo").dataset

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from shopformer.models.transformer import BehaviourTransformer
-from shopformer.train.config import ModelConfig
+from shopformer.models.config import ModelConfig
 from shopformer.train.objectives import FullSoftmaxLoss, SampledSoftmaxLoss, mask_items, next_item_targets
 
 N_ITEMS = 20

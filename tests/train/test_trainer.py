@@ -10,14 +10,9 @@ import torch
 from pydantic import ValidationError
 
 from shopformer.models.transformer import BehaviourTransformer
-from shopformer.train import (
-    ModelConfig,
-    SequenceArrays,
-    TrainConfig,
-    Trainer,
-    evaluate_next_item,
-    full_ranking_metrics,
-)
+from shopformer.train import TrainConfig, Trainer, evaluate_next_item, full_ranking_metrics
+from shopformer.models.config import ModelConfig
+from shopformer.data.sequences import SequenceArrays
 from shopformer.train.batches import evaluation_cases, training_windows
 
 N_ITEMS = 24  # real items 2..23

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from shopformer.benchmark import MODELS, run_next_item_benchmark
+from shopformer.benchmark.next_item import MODELS, run_next_item_benchmark
 from shopformer.cli.common import console, reports_errors
 from shopformer.cli.model import ModelConfigOpt, SetOpt, resolved_configs
 from shopformer.data.formats import read_dataset

@@ -16,11 +16,11 @@ from shopformer.cli.common import (
 )
 from shopformer.cli.report import show_table, show_training_result
 from shopformer.cli.data import ExtraOpt, FormatOpt, load_dataset
-from shopformer.data.demo import generate_demo_shop
+from shopformer.data.synth import generate_demo_shop
 from shopformer.data.ingest import ingest_files
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.errors import ConfigError
-from shopformer.recommender import Shopformer
+from shopformer.predict.estimator import Shopformer
 
 MAPPING_FLAGS = ("user_col", "item_col", "time_col", "event_col", "time_format")
 

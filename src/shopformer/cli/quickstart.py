@@ -13,12 +13,12 @@ from rich.panel import Panel
 from shopformer.cli.common import console, fresh_file, reports_errors
 from shopformer.cli.report import show_ingest_report, show_table, show_training_result
 from shopformer.cli.tasks import split_names
-from shopformer.data.demo import DemoShopConfig, generate_demo_shop
+from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.data.ingest import ingest_files
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.data.schema import Dataset
 from shopformer.data.summary import summarize
-from shopformer.recommender import Shopformer
+from shopformer.predict.estimator import Shopformer
 from shopformer.tasks.models import MODEL_FACTORIES
 
 DEFAULT_OUT = Path("shopformer-output/quickstart")
@@ -84,7 +84,7 @@ def _fit_and_show_tasks(prepared, bundle: Path, model: str) -> None:
 
     LightGBM by default: seconds, where the Shopformer task models take minutes on two cores.
     """
-    from shopformer.tasks.predictor import TaskPredictor, bundle_shared
+    from shopformer.predict.tasks import TaskPredictor, bundle_shared
 
     console.print(Panel.fit(f"Fitting the {model} task models: {', '.join(QUICKSTART_TASKS)}", title="predict"))
     dataset = Dataset(prepared.name, prepared.events, prepared.catalog)

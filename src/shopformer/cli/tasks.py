@@ -15,13 +15,13 @@ from threadpoolctl import threadpool_limits
 
 from shopformer.cli.common import console, reports_errors
 from shopformer.cli.report import show_table
-from shopformer.data.demo import DemoShopConfig, generate_demo_shop
+from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.data.formats import read_dataset
 from shopformer.data.ingest import ingest_files
 from shopformer.data.schema import Dataset
 from shopformer.errors import ConfigError
 from shopformer.tasks.base import TASKS
-from shopformer.tasks.benchmark import run_task_benchmark
+from shopformer.benchmark.tasks import run_task_benchmark
 from shopformer.tasks.examples import TaskConfig
 from shopformer.tasks.models import MODEL_FACTORIES
 
@@ -145,7 +145,7 @@ def train_tasks(
     threads: ThreadsOpt = 1,
 ) -> None:
     """Fit calibrated task models (purchase intent, propensity, churn, next event type) into a bundle."""
-    from shopformer.tasks.predictor import TaskPredictor, bundle_shared, default_model
+    from shopformer.predict.tasks import TaskPredictor, bundle_shared, default_model
 
     torch.set_num_threads(threads)
     if not (bundle / "bundle.json").is_file():
@@ -175,7 +175,7 @@ def predict(
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the table as CSV (else it is printed).")] = None,
 ) -> None:
     """Probabilities of one task for users or sessions, at the end of the bundle's task data."""
-    from shopformer.tasks.predictor import TaskPredictor
+    from shopformer.predict.tasks import TaskPredictor
 
     predictor = TaskPredictor.load(bundle)
     table = predictor.predict_proba(task, users=users, sessions=sessions)

@@ -214,15 +214,6 @@ def check_columns(raw: RawTable, wanted: dict[str, str]) -> None:
     )
 
 
-def load_events(path: str | Path, mapping: EventMapping | None = None, *, now: int | None = None):
-    """Read and validate an event file: an `IngestResult` with the accepted events and the quarantine."""
-    from shopformer.data.validate import validate_events
-
-    mapping = mapping or EventMapping()
-    raw = read_table(path, delimiter=mapping.delimiter, encoding=mapping.encoding)
-    return validate_events(raw, mapping, now=now)
-
-
 def load_catalog(path: str | Path, mapping: CatalogMapping | None = None) -> Catalog:
     """Read a catalog file: mapped columns renamed to the contract, price as a number, others kept."""
     mapping = mapping or CatalogMapping()

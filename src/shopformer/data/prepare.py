@@ -18,13 +18,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from shopformer.data.codes import FIRST_CODE, PADDING_CODE, UNKNOWN_CODE
 from shopformer.data.schema import EventLog
 from shopformer.errors import DataError
 
 __all__ = [
-    "FIRST_CODE",
-    "PADDING_CODE",
-    "UNKNOWN_CODE",
     "ConsecutiveDuplicatesFilter",
     "LabelEncoder",
     "MinCountFilter",
@@ -167,13 +165,6 @@ class Sessionizer:
         max_gap = 0 if time_resolution == "day" else self.gap_seconds
         return new_user | (step > max_gap).fill_null(True)
 
-
-#: Code reserved for padding positions of fixed-length sequences (embedding row 0).
-PADDING_CODE = 0
-#: Code given to ids the encoder has not seen (embedding row 1).
-UNKNOWN_CODE = 1
-#: Code of the first known id; known ids take FIRST_CODE, FIRST_CODE + 1, … in `classes_` order.
-FIRST_CODE = 2
 
 _ENCODER_FORMAT = "shopformer.label_encoder"
 

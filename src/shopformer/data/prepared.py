@@ -27,7 +27,7 @@ from shopformer.data.prepare import (
     sort_by_user_time,
 )
 from shopformer.data.schema import CANONICAL_EVENT_TYPES, Catalog, Dataset, EventLog
-from shopformer.data.sequences import Sequences
+from shopformer.data.sequences import SequenceArrays, Sequences
 from shopformer.errors import ConfigError, DataError
 
 __all__ = ["PrepareConfig", "PreparedDataset", "StepReport", "prepare"]
@@ -117,6 +117,10 @@ class PreparedDataset:
     sequences: Sequences
     report: list[StepReport]
     config: PrepareConfig
+
+    def arrays(self) -> SequenceArrays:
+        """The users' sequences as model input arrays; timestamps only when they are real times."""
+        return self.sequences.arrays(with_times=self.events.time_resolution != "order")
 
     def save(self, directory: str | Path) -> Path:
         """Writes Parquet, JSON and .npz files into `directory` (created if needed); no pickle."""

@@ -12,15 +12,91 @@ from pathlib import Path
 
 import numpy as np
 
-from shopformer.data.prepare import FIRST_CODE, PADDING_CODE, UNKNOWN_CODE, LabelEncoder
+from shopformer.data.codes import FIRST_CODE, PADDING_CODE, UNKNOWN_CODE
+from shopformer.data.prepare import LabelEncoder
 from shopformer.data.schema import EventLog
 from shopformer.errors import DataError
 
-__all__ = ["Sequences", "UserSequence"]
+__all__ = ["SequenceArrays", "Sequences", "UserSequence"]
 
 _FORMAT = "shopformer.sequences"
 _ARRAYS = {"users": np.int32, "offsets": np.int64, "items": np.int32, "event_types": np.int8, "timestamps": np.int64}
 _PADDABLE_FIELDS = ("items", "event_types", "timestamps")
+
+
+@dataclass(frozen=True)
+class SequenceArrays:
+    """Per-user event sequences in CSR layout (optional arrays aligned with `items`).
+
+    Pass `timestamps` only when they are real seconds: positions carry no gap information.
+    """
+
+    offsets: np.ndarray
+    items: np.ndarray
+    event_types: np.ndarray | None = None
+    timestamps: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.items)
+        if self.offsets[0] != 0 or self.offsets[-1] != n or np.any(np.diff(self.offsets) < 0):
+            raise ValueError("offsets must start at 0, end at len(items) and never decrease")
+        for name in ("event_types", "timestamps"):
+            array = getattr(self, name)
+            if array is not None and len(array) != n:
+                raise ValueError(f"{name} has {len(array)} entries, items has {n}")
+
+    @classmethod
+    def from_lists(cls, sequences: list[list[int]]) -> SequenceArrays:
+        """Item-code lists (one per user) as CSR arrays, without event types or times."""
+        lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        items = np.fromiter((i for s in sequences for i in s), dtype=np.int32, count=int(lengths.sum()))
+        return cls(offsets, items)
+
+    @property
+    def arrays(self, with_times: bool = True) -> SequenceArrays:
+        """The sequences as CSR arrays for models: int64 item and event-type codes, and the
+        timestamps when `with_times` (real times only: positions of an order-only log carry no gaps)."""
+        return SequenceArrays(self.offsets, self.items.astype(np.int64), self.event_types.astype(np.int64),
+                              self.timestamps if with_times else None)
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def windows(self, starts: np.ndarray, lengths: np.ndarray) -> SequenceArrays:
+        """New sequences whose row r is events `starts[r] : starts[r] + lengths[r]` of the flat arrays."""
+        starts, lengths = np.asarray(starts, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        # Flat position of every kept event, computed without a loop over rows.
+        positions = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
+
+        def take(array: np.ndarray | None) -> np.ndarray | None:
+            return None if array is None else array[positions]
+
+        return SequenceArrays(offsets, self.items[positions], take(self.event_types), take(self.timestamps))
+
+    def rows(self, rows: np.ndarray) -> SequenceArrays:
+        """The sequences of `rows`, in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return self.windows(self.offsets[rows], self.lengths[rows])
+
+    def drop_last(self, n: int = 1) -> SequenceArrays:
+        """The same users with their last `n` events cut off (users with fewer keep none)."""
+        return self.windows(self.offsets[:-1], np.maximum(self.lengths - n, 0))
+
+    def keep_last(self, n: int) -> SequenceArrays:
+        """The same users with only their last `n` events."""
+        kept = np.minimum(self.lengths, n)
+        return self.windows(self.offsets[1:] - kept, kept)
+
+    def last_item_cases(self) -> tuple[SequenceArrays, np.ndarray]:
+        """Users with two or more events: (their events but the last, their last item codes)."""
+        rows = np.flatnonzero(self.lengths >= 2)
+        return self.rows(rows).drop_last(1), self.items[self.offsets[1:][rows] - 1].astype(np.int64)
+
+    def item_counts(self, n_items: int) -> np.ndarray:
+        """Occurrences of every item code (n_items,)."""
+        return np.bincount(self.items, minlength=n_items)[:n_items]
 
 
 @dataclass(frozen=True)
@@ -106,6 +182,12 @@ class Sequences:
     @property
     def n_events(self) -> int:
         return len(self.items)
+
+    def arrays(self, with_times: bool = True) -> SequenceArrays:
+        """The sequences as CSR arrays for models: int64 item and event-type codes, and the
+        timestamps when `with_times` (real times only: positions of an order-only log carry no gaps)."""
+        return SequenceArrays(self.offsets, self.items.astype(np.int64), self.event_types.astype(np.int64),
+                              self.timestamps if with_times else None)
 
     def lengths(self) -> np.ndarray:
         """Number of events of each user (int64)."""

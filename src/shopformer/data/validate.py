@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from shopformer.data.io import RawTable, check_columns
+from shopformer.data.io import RawTable, check_columns, read_table
 from shopformer.data.mapping import EventMapping
 from shopformer.data.schema import EventLog
 from shopformer.data.timeparse import describe_format, parse_times
@@ -162,3 +162,10 @@ def validate_events(raw: RawTable, mapping: EventMapping, *, now: int | None = N
     events = _accepted_events(checked.filter(pl.col("reason").is_null()), resolution)
     quarantine = _quarantine(raw, checked, fmt)
     return IngestResult(events, quarantine, raw.rows_read, raw.source, type_map, fmt)
+
+
+def load_events(path: str | Path, mapping: EventMapping | None = None, *, now: int | None = None):
+    """Read and validate an event file: an `IngestResult` with the accepted events and the quarantine."""
+    mapping = mapping or EventMapping()
+    raw = read_table(path, delimiter=mapping.delimiter, encoding=mapping.encoding)
+    return validate_events(raw, mapping, now=now)

@@ -21,7 +21,7 @@ from shopformer.evaluate.metrics import (
     ranking_metrics,
     target_ranks,
 )
-from shopformer.models.baselines import FIRST_ITEM_CODE, last_items
+from shopformer.data.codes import FIRST_CODE
 
 __all__ = ["evaluate_next_item", "leave_one_out_targets"]
 
@@ -59,7 +59,7 @@ def _candidate_scores(
     `filter_seen`) the users' history items other than their target."""
     stop = start + targets.size
     scores = _float_copy(scores)
-    scores[:, :FIRST_ITEM_CODE] = -np.inf
+    scores[:, :FIRST_CODE] = -np.inf
     if filter_seen:
         rows = np.repeat(np.arange(targets.size), np.diff(offsets[start : stop + 1]))
         exclude_candidates(scores, rows, items[offsets[start] : offsets[stop]], targets)
@@ -98,9 +98,9 @@ def evaluate_next_item(
     offsets, items = _as_csr(histories)
     if offsets.size != targets.size + 1:
         raise ValueError(f"{offsets.size - 1} histories but {targets.size} targets")
-    if targets.size and (targets.min() < FIRST_ITEM_CODE or targets.max() >= n_items):
-        raise ValueError(f"targets must be real item codes in [{FIRST_ITEM_CODE}, {n_items})")
-    top_k = min(max(ks), n_items - FIRST_ITEM_CODE)
+    if targets.size and (targets.min() < FIRST_CODE or targets.max() >= n_items):
+        raise ValueError(f"targets must be real item codes in [{FIRST_CODE}, {n_items})")
+    top_k = min(max(ks), n_items - FIRST_CODE)
     ranks, top_items = [], []
     starts = range(0, targets.size, batch_size)
     for start in tqdm(starts, desc="ranking", unit="batch", disable=not progress):
@@ -117,7 +117,7 @@ def evaluate_next_item(
     result: dict[str, Any] = ranking_metrics(all_ranks, ks)
     recommended = np.concatenate(top_items) if top_items else np.zeros((0, top_k), dtype=np.int64)
     for k in ks:
-        result[f"coverage@{k}"] = item_coverage(recommended[:, :k], n_items - FIRST_ITEM_CODE)
+        result[f"coverage@{k}"] = item_coverage(recommended[:, :k], n_items - FIRST_CODE)
     result.update(n_users=int(targets.size), n_items=int(n_items), filter_seen=filter_seen, ties="pessimistic")
     return result
 
@@ -143,7 +143,7 @@ def leave_one_out_targets(
     history_lengths = lengths - held_out
     keep = history_lengths >= 1
     target_positions = offsets[1:] - held_out
-    keep[keep] &= items[target_positions[keep]] >= FIRST_ITEM_CODE
+    keep[keep] &= items[target_positions[keep]] >= FIRST_CODE
     kept_starts, kept_lengths = offsets[:-1][keep], history_lengths[keep]
     history_offsets = np.concatenate([[0], np.cumsum(kept_lengths)]).astype(np.int64)
     # Position of every kept history item in `items`, built without a loop over users.

@@ -25,11 +25,10 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import torch
 
-__all__ = ["NextItemModel", "MostPopular", "ItemKNN", "MarkovChain", "last_items", "PADDING_CODE", "UNKNOWN_CODE"]
+from shopformer.data.codes import FIRST_CODE, PADDING_CODE
 
-PADDING_CODE = 0
-UNKNOWN_CODE = 1
-FIRST_ITEM_CODE = 2
+__all__ = ["NextItemModel", "MostPopular", "ItemKNN", "MarkovChain", "last_items"]
+
 _FORMAT = "shopformer.next_item_model"
 
 Histories = Sequence[np.ndarray] | np.ndarray | torch.Tensor
@@ -91,7 +90,7 @@ def _check_sequences(offsets: np.ndarray, items: np.ndarray, n_items: int) -> tu
 def _popularity(items: np.ndarray, n_items: int) -> np.ndarray:
     """Occurrence counts of real items scaled to a maximum of 1 (padding and unknown get 0)."""
     counts = np.bincount(items, minlength=n_items).astype(np.float64)
-    counts[:FIRST_ITEM_CODE] = 0.0
+    counts[:FIRST_CODE] = 0.0
     top = counts.max()
     return (counts / top if top > 0 else counts).astype(np.float32)
 
@@ -103,7 +102,7 @@ def _pairs_within(offsets: np.ndarray, items: np.ndarray, max_gap: int) -> tuple
     for gap in range(1, max_gap + 1):
         same_user = user_of[:-gap] == user_of[gap:]
         earlier, later = items[:-gap][same_user], items[gap:][same_user]
-        real = (earlier >= FIRST_ITEM_CODE) & (later >= FIRST_ITEM_CODE)
+        real = (earlier >= FIRST_CODE) & (later >= FIRST_CODE)
         sources.append(earlier[real])
         targets.append(later[real])
     return np.concatenate(sources), np.concatenate(targets)
@@ -174,7 +173,7 @@ class NextItemModel(ABC):
         if batch.items.size and (batch.items.min() < 0 or batch.items.max() >= self.n_items_):
             raise ValueError(f"history item codes must lie in [0, {self.n_items_})")
         scores = self._score_batch(batch)
-        scores[:, :FIRST_ITEM_CODE] = -np.inf
+        scores[:, :FIRST_CODE] = -np.inf
         return torch.from_numpy(scores)
 
     __call__ = score

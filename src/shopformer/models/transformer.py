@@ -25,17 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from shopformer.data.codes import FIRST_CODE, PADDING_CODE
 from shopformer.errors import ConfigError
 
 if TYPE_CHECKING:  # the model reads its config by attribute and needs nothing else from training
     from shopformer.features.items import ItemFeatures
-    from shopformer.train.config import ModelConfig
+    from shopformer.models.config import ModelConfig
 
 __all__ = ["BehaviourTransformer", "ItemEncoder", "SequenceEncoder", "time_gap_buckets"]
-
-PADDING_CODE = 0
-UNKNOWN_CODE = 1
-FIRST_ITEM_CODE = 2
 
 
 def time_gap_buckets(timestamps: Tensor, valid: Tensor, n_buckets: int) -> Tensor:
@@ -117,7 +114,7 @@ class ItemEncoder(nn.Module):
     def mark_known_items(self, known: Tensor) -> None:
         """Keeps id embeddings only for `known` items (bool, n_items): the rest were never trained."""
         known = known.bool().clone()
-        known[:FIRST_ITEM_CODE] = True  # padding is zero anyway; the unknown-item vector is trained
+        known[:FIRST_CODE] = True  # padding is zero anyway; the unknown-item vector is trained
         self.id_known.copy_(known.float())
 
     def _parts(self, codes: Tensor) -> list[Tensor]:
@@ -339,7 +336,7 @@ class BehaviourTransformer(nn.Module):
     def scores(self, hidden: Tensor) -> Tensor:
         """Scores (..., n_items) for every item; padding and unknown codes can never be recommended."""
         scores = hidden @ self.item_table().T
-        scores[..., :FIRST_ITEM_CODE] = -math.inf
+        scores[..., :FIRST_CODE] = -math.inf
         return scores
 
     def next_item_hidden(

@@ -19,10 +19,10 @@ import numpy as np
 import polars as pl
 import torch
 
-from shopformer.data.prepare import FIRST_CODE
+from shopformer.data.codes import FIRST_CODE
 from shopformer.errors import ShopformerError
 from shopformer.features.text import TextEncoder
-from shopformer.recommender import Shopformer
+from shopformer.predict.estimator import Shopformer
 from shopformer.serve.state import UserStates
 from shopformer.serve.store import EventStore
 from shopformer.serve.vectors import VectorIndex, top_k
@@ -215,7 +215,7 @@ class Engine:
         self.check_prediction_heads()
         if self._predictor is None:
             try:
-                from shopformer.tasks.predictor import TaskPredictor  # heavy and optional: only when asked for
+                from shopformer.predict.tasks import TaskPredictor  # heavy and optional: only when asked for
 
                 self._predictor = TaskPredictor.load(self.bundle_dir)
             except ImportError as exc:

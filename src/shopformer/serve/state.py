@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from shopformer.data.prepare import FIRST_CODE, UNKNOWN_CODE
-from shopformer.recommender import Shopformer
+from shopformer.data.codes import FIRST_CODE, UNKNOWN_CODE
+from shopformer.predict.estimator import Shopformer
 from shopformer.serve.store import user_hash
-from shopformer.train import SequenceArrays
+from shopformer.data.sequences import SequenceArrays
 
 __all__ = ["History", "UserStates"]
 

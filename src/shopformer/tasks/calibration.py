@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 
 from shopformer.errors import ConfigError, DataError
 from shopformer.tasks.base import TaskContext, TaskExamples, TaskModel
-from shopformer.tasks.metrics import logloss
+from shopformer.evaluate.binary import logloss
 
 __all__ = ["CalibratedModel", "Calibrator", "METHODS", "fit_calibrator", "load_calibrator"]
 

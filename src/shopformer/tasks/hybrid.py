@@ -23,7 +23,7 @@ import lightgbm as lgb
 import numpy as np
 
 from shopformer.errors import ShopformerError
-from shopformer.recommender import Shopformer
+from shopformer.predict.estimator import Shopformer
 from shopformer.tasks.base import TaskContext, TaskExamples
 from shopformer.tasks.baselines import read_model_json, tuned_booster
 from shopformer.tasks.features import example_features
@@ -34,7 +34,7 @@ from shopformer.tasks.transformer_models import (
     load_transformer_model,
     pretrained_behaviour_model,
 )
-from shopformer.train.config import torch_threads
+from shopformer.runtime import torch_threads
 
 __all__ = ["HybridTaskModel", "hybrid_factory", "load_hybrid_model"]
 

@@ -20,11 +20,12 @@ import polars as pl
 import torch
 from torch import Tensor
 
-from shopformer.data.prepare import UNKNOWN_CODE, LabelEncoder
+from shopformer.data.prepare import LabelEncoder
+from shopformer.data.codes import UNKNOWN_CODE
 from shopformer.data.schema import CANONICAL_EVENT_TYPES
-from shopformer.recommender import Shopformer
+from shopformer.predict.estimator import Shopformer
 from shopformer.tasks.base import TaskContext, TaskExamples, visible_events
-from shopformer.train import SequenceArrays
+from shopformer.data.sequences import SequenceArrays
 from shopformer.train.batches import gather_windows
 
 __all__ = ["CANDIDATE_EXTRAS", "EXTRAS", "NEXT_ITEM_EXTRAS", "TaskInputs", "example_rows", "learnable_rows", "task_inputs", "unseen_future"]

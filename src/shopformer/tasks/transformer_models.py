@@ -36,14 +36,14 @@ from torch import Tensor, nn
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.data.schema import Dataset, EventLog
 from shopformer.errors import ShopformerError
-from shopformer.recommender import Shopformer
+from shopformer.predict.estimator import Shopformer
 from shopformer.tasks.base import TaskContext, TaskExamples
 from shopformer.tasks.heads import HeadTraining, TaskHead, fit_head, pool_states
-from shopformer.tasks.metrics import roc_auc
+from shopformer.evaluate.binary import roc_auc
 from shopformer.tasks.transformer_inputs import TaskInputs, example_rows, learnable_rows, task_inputs
-from shopformer.train import SequenceArrays
+from shopformer.data.sequences import SequenceArrays
 from shopformer.train.batches import gather_windows
-from shopformer.train.config import torch_threads
+from shopformer.runtime import torch_threads
 
 __all__ = ["FINETUNE", "PRETRAIN", "TransformerTaskModel", "bundle_behaviour_model", "frozen_states",
            "load_transformer_model", "pretrained_behaviour_model", "transformer_factory"]

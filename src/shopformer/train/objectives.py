@@ -22,9 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from shopformer.data.codes import FIRST_CODE, PADDING_CODE
+
 if TYPE_CHECKING:
+    from shopformer.models.config import ModelConfig
     from shopformer.models.transformer import BehaviourTransformer
-    from shopformer.train.config import ModelConfig
 
 __all__ = [
     "FullSoftmaxLoss",
@@ -35,8 +37,6 @@ __all__ = [
     "next_item_targets",
 ]
 
-PADDING_CODE = 0
-FIRST_ITEM_CODE = 2  # codes 0 (padding) and 1 (unknown item) are never a target to learn
 
 
 class NextItemLoss(Protocol):
@@ -58,7 +58,7 @@ def mask_items(items: Tensor, probability: float, generator: torch.Generator | N
     Every sequence hides at least its last item, so each one trains something, and the most
     recent position, the one read at prediction time, is trained as often as the rest.
     """
-    real = items >= FIRST_ITEM_CODE
+    real = items >= FIRST_CODE
     draw = torch.rand(items.shape, generator=generator, device=items.device) < probability
     masked = real & draw
     masked[:, -1] |= real[:, -1]
@@ -67,7 +67,7 @@ def mask_items(items: Tensor, probability: float, generator: torch.Generator | N
 
 
 def _gather_valid(hidden: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
-    keep = targets >= FIRST_ITEM_CODE
+    keep = targets >= FIRST_CODE
     return hidden[keep], targets[keep]
 
 
@@ -112,8 +112,8 @@ class FullSoftmaxLoss:
     def __call__(self, model: BehaviourTransformer, hidden: Tensor, targets: Tensor) -> Tensor:
         hidden, targets = _gather_valid(hidden, targets)
         # Dropping the padding/unknown rows of the table keeps them out of the softmax altogether.
-        table = model.item_table()[FIRST_ITEM_CODE:]
-        return _CatalogCrossEntropy.apply(hidden, table, targets.long() - FIRST_ITEM_CODE, self.label_smoothing)
+        table = model.item_table()[FIRST_CODE:]
+        return _CatalogCrossEntropy.apply(hidden, table, targets.long() - FIRST_CODE, self.label_smoothing)
 
 
 class SampledSoftmaxLoss:
@@ -132,9 +132,9 @@ class SampledSoftmaxLoss:
     ) -> None:
         weights = torch.zeros(n_items, dtype=torch.float64)
         if item_counts is None:
-            weights[FIRST_ITEM_CODE:] = 1.0
+            weights[FIRST_CODE:] = 1.0
         else:
-            weights[FIRST_ITEM_CODE:] = torch.as_tensor(item_counts[FIRST_ITEM_CODE:], dtype=torch.float64)
+            weights[FIRST_CODE:] = torch.as_tensor(item_counts[FIRST_CODE:], dtype=torch.float64)
         if weights.sum() <= 0:
             raise ValueError("no item can be sampled as a negative")
         self.probability = (weights / weights.sum()).float()

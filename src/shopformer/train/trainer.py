@@ -21,15 +21,10 @@ import torch
 from tqdm.auto import tqdm
 
 from shopformer.models.transformer import BehaviourTransformer
-from shopformer.train.batches import (
-    Batch,
-    SequenceArrays,
-    evaluation_batches,
-    evaluation_cases,
-    training_windows,
-    window_batches,
-)
-from shopformer.train.config import TrainConfig, torch_threads
+from shopformer.train.batches import Batch, evaluation_batches, evaluation_cases, training_windows, window_batches
+from shopformer.data.sequences import SequenceArrays
+from shopformer.train.config import TrainConfig
+from shopformer.runtime import torch_threads
 from shopformer.train.objectives import build_loss, mask_items, next_item_targets
 
 __all__ = ["Callback", "Trainer", "evaluate_next_item", "full_ranking_metrics"]

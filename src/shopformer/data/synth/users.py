@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from shopformer.data.demo_catalog import DEPARTMENTS, N_DEPARTMENTS
+from shopformer.data.synth.catalog import DEPARTMENTS, N_DEPARTMENTS
 
 DAY = 86_400
 

@@ -22,19 +22,22 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from shopformer import __version__
-from shopformer.data.prepare import FIRST_CODE, LabelEncoder
+from shopformer.data.prepare import LabelEncoder
+from shopformer.data.codes import FIRST_CODE
 from shopformer.errors import DataError
 from shopformer.features.items import ItemFeatures
 from shopformer.models.transformer import BehaviourTransformer
-from shopformer.train import ModelConfig, SequenceArrays, TrainConfig
-from shopformer.transition_prior import TransitionPrior
+from shopformer.train import TrainConfig
+from shopformer.models.config import ModelConfig
+from shopformer.data.sequences import SequenceArrays
+from shopformer.models.prior import TransitionPrior
 
 if TYPE_CHECKING:
-    from shopformer.recommender import Shopformer
+    from shopformer.predict.estimator import Shopformer
 
 __all__ = ["load_bundle", "save_bundle"]
 
-_FORMAT = "shopformer.bundle"
+_FORMAT = "shopformer.predict.bundle"
 _VERSION = 1
 _HISTORY_ARRAYS = ("offsets", "items", "event_types", "timestamps")
 

@@ -30,7 +30,7 @@ from shopformer.data.schema import Dataset
 from shopformer.errors import ConfigError
 from shopformer.evaluate import evaluate_next_item, leave_one_out_targets
 from shopformer.models.baselines import ItemKNN, MarkovChain, MostPopular, NextItemModel
-from shopformer.recommender import Shopformer, sequence_arrays
+from shopformer.predict.estimator import Shopformer, sequence_arrays
 
 __all__ = ["BASELINES", "MODELS", "machine_info", "matmul_gflops", "run_next_item_benchmark"]
 
@@ -47,40 +47,6 @@ PROTOCOL = {
     "metrics_seen_filtered": "items of the user's history are removed from the candidates (the target stays)",
     "selection": "early stopping and epoch choice on validation NDCG@10 only",
 }
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU model, cores this process may use, RAM and the torch thread count."""
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30 if hasattr(os, "sysconf") else None
-    return {"cpu": cpu, "cores_available": cores, "ram_gib": None if ram is None else round(ram, 1),
-            "platform": platform.platform(), "torch_threads": torch.get_num_threads()}
-
-
-def versions() -> dict[str, str]:
-    return {"shopformer": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__, "polars": pl.__version__}
-
-
-def matmul_gflops(size: int = 1024, repeats: int = 10) -> float:
-    """Measured float32 matrix-multiply speed of this machine with the current torch threads."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b  # warm-up: first call pays for thread-pool start and page faults
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        a @ b
-        timings.append(time.perf_counter() - started)
-    return 2 * size**3 / float(np.median(timings)) / 1e9
 
 
 def training_gflop_per_epoch(model: Shopformer, n_targets: int) -> float:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from shopformer.data.demo_catalog import LEAVES, N_DEPARTMENTS, DemoCatalog
-from shopformer.data.demo_users import DAY, SEGMENTS, ActivityRhythm, DemoUsers
+from shopformer.data.synth.catalog import LEAVES, N_DEPARTMENTS, DemoCatalog
+from shopformer.data.synth.users import DAY, SEGMENTS, ActivityRhythm, DemoUsers
 
 # Raw spellings written to events.csv, as a shop's tracking would name them.
 SEARCH, VIEW, WISHLIST, CART, PURCHASE, REVIEW = "search", "page_view", "wishlist", "add_to_cart", "purchase", "review"

@@ -26,13 +26,13 @@ import numpy as np
 import polars as pl
 from tqdm.auto import tqdm
 
-from shopformer.benchmark import machine_info, matmul_gflops, versions
+from shopformer.runtime import machine_info, matmul_gflops, versions
 from shopformer.data.schema import Dataset
 from shopformer.errors import ConfigError
 from shopformer.tasks.base import TASKS, TaskContext, TaskExamples
 from shopformer.tasks.calibration import CalibratedModel
 from shopformer.tasks.examples import TaskConfig, build_examples, split_times, task_context
-from shopformer.tasks.metrics import base_rate, classification_metrics, reliability_plot, roc_auc
+from shopformer.evaluate.binary import base_rate, classification_metrics, reliability_plot, roc_auc
 from shopformer.tasks.models import MODEL_FACTORIES, make_model
 
 __all__ = ["PROTOCOL", "run_task_benchmark", "shopformer_family", "target_summary"]

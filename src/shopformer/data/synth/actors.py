@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from shopformer.data.demo_catalog import DemoCatalog
-from shopformer.data.demo_sessions import (
+from shopformer.data.synth.catalog import DemoCatalog
+from shopformer.data.synth.sessions import (
     CART, PRE_LEAD, PURCHASE, SESSION_SCHEMA, VIEW, event_rows, keep_non_overlapping,
 )
-from shopformer.data.demo_users import DemoUsers
+from shopformer.data.synth.users import DemoUsers
 
 
 def _offsets(step: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -29,8 +29,10 @@ import numpy as np
 import torch
 
 from shopformer.evaluate.metrics import exclude_candidates, ranking_metrics, target_ranks
-from shopformer.models.baselines import FIRST_ITEM_CODE, ItemKNN, MarkovChain, NextItemModel
-from shopformer.train.batches import SequenceArrays, gather_windows
+from shopformer.data.codes import FIRST_CODE
+from shopformer.models.baselines import ItemKNN, MarkovChain, NextItemModel
+from shopformer.train.batches import gather_windows
+from shopformer.data.sequences import SequenceArrays
 
 __all__ = ["TransitionPrior"]
 
@@ -49,7 +51,7 @@ def _recent_items(histories: SequenceArrays, n: int) -> torch.Tensor:
 def _log_scores(table: NextItemModel, histories: SequenceArrays, reads: int) -> torch.Tensor:
     # The floor keeps items a table gives no mass finite: the model may still rank them.
     log_p = torch.log(table.score(_recent_items(histories, reads)).clamp(min=1e-12))
-    log_p[:, :FIRST_ITEM_CODE] = -torch.inf
+    log_p[:, :FIRST_CODE] = -torch.inf
     return log_p
 
 

@@ -25,12 +25,12 @@ from tqdm.auto import tqdm
 from shopformer.data.schema import Catalog, Dataset, EventLog
 from shopformer.errors import ConfigError, DataError
 from shopformer.tasks.base import TASKS, TaskContext, TaskExamples, TaskModel
-from shopformer.tasks.benchmark import shopformer_family
+from shopformer.benchmark.tasks import shopformer_family
 from shopformer.tasks.calibration import CalibratedModel
 from shopformer.tasks.examples import (
     DAY, TaskConfig, build_examples, live_context, live_examples, split_times, task_context,
 )
-from shopformer.tasks.metrics import classification_metrics
+from shopformer.evaluate.binary import classification_metrics
 from shopformer.tasks.models import MODEL_FACTORIES, load_model, make_model
 
 __all__ = ["TaskPredictor", "bundle_shared", "default_model"]
@@ -48,7 +48,7 @@ def bundle_shared(bundle_dir: str | Path, model: str) -> dict:
     """What task models fitted onto a bundle share: its folder and, for Shopformer's, its behaviour model."""
     shared: dict = {"bundle_dir": Path(bundle_dir)}
     if shopformer_family(model):
-        from shopformer.recommender import Shopformer  # torch-heavy: only for the Transformer task models
+        from shopformer.predict.estimator import Shopformer  # torch-heavy: only for the Transformer task models
 
         shared["behaviour_model"] = Shopformer.load(bundle_dir)
     return shared

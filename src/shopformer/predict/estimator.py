@@ -8,7 +8,7 @@
 `fit` trains on every user's events but the last, and early-stops on how well it predicts that
 last event (full ranking, NDCG@10). The fitted model keeps each user's most recent events, so
 `recommend(users=...)` needs nothing but ids. Users without history get the most popular items,
-flagged `source="popular"`. The bundle layout and its loading live in `shopformer.bundle`.
+flagged `source="popular"`. The bundle layout and its loading live in `shopformer.predict.bundle`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import numpy as np
 import polars as pl
 import torch
 
-from shopformer.data.prepare import FIRST_CODE, PADDING_CODE, UNKNOWN_CODE, LabelEncoder
+from shopformer.data.prepare import LabelEncoder
+from shopformer.data.codes import FIRST_CODE, PADDING_CODE, UNKNOWN_CODE
 from shopformer.data.prepared import PrepareConfig, PreparedDataset, prepare
 from shopformer.data.schema import Catalog, Dataset
 from shopformer.errors import ConfigError, ShopformerError
@@ -30,11 +31,13 @@ from shopformer.features.items import ItemFeatures, build_item_features
 from shopformer.evaluate import evaluate_next_item
 from shopformer.features.text import DEFAULT_TEXT_MODEL, TextEncoder
 from shopformer.models.transformer import BehaviourTransformer
-from shopformer.train import ModelConfig, SequenceArrays, TrainConfig, Trainer
+from shopformer.train import TrainConfig, Trainer
+from shopformer.models.config import ModelConfig
+from shopformer.data.sequences import SequenceArrays
 from shopformer.train.batches import gather_windows
-from shopformer.train.config import torch_threads
+from shopformer.runtime import torch_threads
 from shopformer.train.trainer import Callback
-from shopformer.transition_prior import WEIGHT_GRID, TransitionPrior
+from shopformer.models.prior import WEIGHT_GRID, TransitionPrior
 
 __all__ = ["Shopformer", "sequence_arrays"]
 
@@ -346,7 +349,7 @@ class Shopformer:
 
     def save(self, directory: str | Path) -> Path:
         """Writes the bundle folder (config JSON, safetensors weights, npz arrays; no pickle)."""
-        from shopformer.bundle import save_bundle
+        from shopformer.predict.bundle import save_bundle
 
         self._check_fitted()
         return save_bundle(self, directory)
@@ -354,7 +357,7 @@ class Shopformer:
     @classmethod
     def load(cls, directory: str | Path) -> Shopformer:
         """Reads a bundle written by `save`."""
-        from shopformer.bundle import load_bundle
+        from shopformer.predict.bundle import load_bundle
 
         return load_bundle(cls, directory)
 

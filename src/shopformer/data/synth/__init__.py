@@ -1,0 +1,5 @@
+"""The demo shop: a deterministic synthetic shop (catalog, users, sessions, bots, fraud) with its ground truth."""
+
+from shopformer.data.synth.shop import DemoShopConfig, DemoShopFiles, generate_demo_shop
+
+__all__ = ["DemoShopConfig", "DemoShopFiles", "generate_demo_shop"]
