@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from shopformer.runtime import machine_info, matmul_gflops, versions
 from shopformer.data.formats import read_dataset
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.predict.estimator import Shopformer
+from shopformer.runtime import machine_info, matmul_gflops, versions
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "amazon-beauty"
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from shopformer.runtime import machine_info, versions
 from shopformer.predict.estimator import Shopformer
+from shopformer.runtime import machine_info, versions
 
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT.parents[1] / "shared" / "datasets" / "amazon-beauty"

@@ -13,8 +13,8 @@ from shopformer.data.formats import read_dataset
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.data.schema import Catalog, Dataset
 from shopformer.errors import ConfigError, DataError, ShopformerError
-from shopformer.predict.estimator import Shopformer
 from shopformer.models.prior import WEIGHT_GRID
+from shopformer.predict.estimator import Shopformer
 from tests.conftest import dataset_path
 
 FAST_TRAIN = {"epochs": 3, "lr": 3e-3, "progress": False, "seed": 1}

@@ -34,9 +34,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
-
 import recbole
+import torch
 from recbole.config import Config
 from recbole.data import create_dataset, data_preparation
 from recbole.model.sequential_recommender import SASRec

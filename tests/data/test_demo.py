@@ -10,6 +10,9 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
+from shopformer.data.mapping import EVENT_SYNONYMS
+from shopformer.data.schema import EventLog
+from shopformer.data.synth.catalog import DEPARTMENTS, LEAVES
 from shopformer.data.synth.shop import (
     MALFORMED_KINDS,
     UNKNOWN_EVENT_NAMES,
@@ -17,9 +20,6 @@ from shopformer.data.synth.shop import (
     DemoShopFiles,
     generate_demo_shop,
 )
-from shopformer.data.synth.catalog import DEPARTMENTS, LEAVES
-from shopformer.data.mapping import EVENT_SYNONYMS
-from shopformer.data.schema import EventLog
 
 SMALL = DemoShopConfig(n_users=200, n_items=60, days=14)
 ISO = "%Y-%m-%dT%H:%M:%SZ"

@@ -14,9 +14,8 @@ import polars as pl
 import pytest
 
 from shopformer.data.io import read_table
-from shopformer.data.validate import load_events
 from shopformer.data.mapping import EventMapping
-from shopformer.data.validate import IngestResult
+from shopformer.data.validate import IngestResult, load_events
 from shopformer.errors import DataError
 
 HEADER = "user_id,item_id,timestamp,event_type"

@@ -11,9 +11,9 @@ import pytest
 from matplotlib.image import imread
 from rich.console import Console
 
-from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.data.schema import Catalog, EventLog
 from shopformer.data.summary import DataSummary, Distribution, summarize
+from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.errors import DataError
 from tests.data.test_demo import clean_event_log
 

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from shopformer.data.sequences import SequenceArrays
 from shopformer.evaluate.ranking import evaluate_next_item, leave_one_out_targets
 from shopformer.models.baselines import ItemKNN, MarkovChain, MostPopular
 from tests.conftest import dataset_path
@@ -29,11 +30,12 @@ def beauty():
 )
 def test_baselines_on_beauty_test_split(beauty, model, low, high):
     offsets, items, n_items = beauty
-    train, _ = leave_one_out_targets(offsets, items, "valid")  # valid histories = the training part
-    histories, targets = leave_one_out_targets(offsets, items, "test")
-    model.fit(*train, n_items)
+    sequences = SequenceArrays(offsets, items)
+    train, _ = leave_one_out_targets(sequences, "valid")  # valid histories = the training part
+    histories, targets = leave_one_out_targets(sequences, "test")
+    model.fit(train.offsets, train.items, n_items)
     started = time.perf_counter()
-    result = evaluate_next_item(model, histories, targets, n_items)
+    result = evaluate_next_item(model.score, histories, targets, n_items)
     seconds = time.perf_counter() - started
     print(f"\n{type(model).__name__} Beauty test (full ranking, no seen filter): "
           f"HR@10 {result['hr@10']:.4f} NDCG@10 {result['ndcg@10']:.4f} in {seconds:.2f} s")

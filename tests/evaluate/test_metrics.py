@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from shopformer.evaluate.metrics import exclude_candidates, item_coverage, ranking_metrics, target_ranks
+from shopformer.evaluate.metrics import (
+    exclude_candidates,
+    item_coverage,
+    ranking_metrics,
+    target_ranks,
+)
 
 
 def test_rank_counts_higher_scores():

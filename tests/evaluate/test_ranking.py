@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
 
-from shopformer.evaluate.ranking import evaluate_next_item, leave_one_out_targets
+from shopformer.data.sequences import SequenceArrays
+from shopformer.evaluate.ranking import evaluate_next_item, leave_one_out_targets, top_k_items
 
 N_ITEMS = 6
 # Padding and unknown get the highest scores on purpose: they must still never be ranked.
 FIXED_SCORES = torch.tensor([100.0, 100.0, 5.0, 4.0, 3.0, 2.0])
 
 
-def fixed_scorer(batch) -> torch.Tensor:
-    return FIXED_SCORES.repeat(len(batch), 1)
+def fixed_scorer(batch: SequenceArrays) -> torch.Tensor:
+    return FIXED_SCORES.repeat(len(batch.lengths), 1)
+
+
+def seqs(histories) -> SequenceArrays:
+    return SequenceArrays.from_lists([list(h) for h in histories])
 
 
 def test_padding_and_unknown_are_never_candidates():
-    result = evaluate_next_item(fixed_scorer, [np.array([4])] * 3, np.array([2, 5, 3]), N_ITEMS, ks=(1, 2))
+    result = evaluate_next_item(fixed_scorer, seqs([[4]] * 3), np.array([2, 5, 3]), N_ITEMS, ks=(1, 2))
     # Ranks 1, 4, 2 among the real items 2..5.
     assert result["hr@1"] == pytest.approx(1 / 3)
     assert result["hr@2"] == pytest.approx(2 / 3)
@@ -30,7 +33,7 @@ def test_padding_and_unknown_are_never_candidates():
 
 
 def test_filter_seen_removes_history_items_but_keeps_the_target():
-    histories = [np.array([2]), np.array([3, 2])]
+    histories = seqs([[2], [3, 2]])
     targets = np.array([3, 3])
     unfiltered = evaluate_next_item(fixed_scorer, histories, targets, N_ITEMS, ks=(1,))
     filtered = evaluate_next_item(fixed_scorer, histories, targets, N_ITEMS, ks=(1,), filter_seen=True)
@@ -40,7 +43,7 @@ def test_filter_seen_removes_history_items_but_keeps_the_target():
 
 
 def test_coverage_counts_distinct_recommended_items():
-    result = evaluate_next_item(fixed_scorer, [np.array([2])] * 4, np.array([2, 3, 4, 5]), N_ITEMS, ks=(1, 2, 20))
+    result = evaluate_next_item(fixed_scorer, seqs([[2]] * 4), np.array([2, 3, 4, 5]), N_ITEMS, ks=(1, 2, 20))
     assert result["coverage@1"] == pytest.approx(1 / 4)
     assert result["coverage@2"] == pytest.approx(2 / 4)
     assert result["coverage@20"] == 1.0  # k larger than the catalog: every real item is listed
@@ -48,13 +51,14 @@ def test_coverage_counts_distinct_recommended_items():
 
 def random_case(n_users=50, n_items=30, seed=0):
     rng = np.random.default_rng(seed)
-    histories = [rng.integers(2, n_items, size=rng.integers(0, 6)) for _ in range(n_users)]
+    histories = seqs([rng.integers(2, n_items, size=rng.integers(0, 6)) for _ in range(n_users)])
     targets = rng.integers(2, n_items, size=n_users)
     table = torch.from_numpy(rng.random((n_items, n_items)).astype(np.float32))
 
-    def scorer(batch):  # scores depend on the last item, so rows differ
-        last = [int(h[-1]) if len(h) else 0 for h in batch]
-        return table[last]
+    def scorer(batch: SequenceArrays):  # scores depend on the last item, so rows differ
+        ends = batch.offsets[1:]
+        last = np.where(batch.lengths > 0, batch.items[np.maximum(ends - 1, 0)] if len(batch.items) else 0, 0)
+        return table[torch.from_numpy(np.asarray(last, dtype=np.int64))]
 
     return histories, targets, n_items, scorer
 
@@ -70,38 +74,42 @@ def test_results_do_not_depend_on_the_batch_size(filter_seen):
 def test_scorer_never_sees_more_than_a_batch():
     histories, targets, n_items, scorer = random_case()
     sizes = []
-    evaluate_next_item(lambda b: (sizes.append(len(b)), scorer(b))[1], histories, targets, n_items, batch_size=16)
+    evaluate_next_item(lambda b: (sizes.append(len(b.lengths)), scorer(b))[1], histories, targets, n_items, batch_size=16)
     assert sizes == [16, 16, 16, 2]
 
 
-def test_csr_and_object_histories_match_lists():
-    histories, targets, n_items, scorer = random_case()
-    offsets = np.concatenate([[0], np.cumsum([len(h) for h in histories])])
-    items = np.concatenate(histories)
-    expected = evaluate_next_item(scorer, histories, targets, n_items, filter_seen=True)
-    assert evaluate_next_item(scorer, (offsets, items), targets, n_items, filter_seen=True) == expected
-    sequences = SimpleNamespace(offsets=offsets, items=items)
-    assert evaluate_next_item(scorer, sequences, targets, n_items, filter_seen=True) == expected
-
-
-def test_max_len_gives_the_scorer_a_left_padded_matrix():
+def test_scorer_gets_the_histories_rows_in_order_with_their_event_types_and_times():
+    histories = SequenceArrays(np.array([0, 2, 3, 3]), np.array([2, 3, 4]), np.array([2, 3, 2]), np.array([10, 20, 30]))
     seen = []
 
     def scorer(batch):
         seen.append(batch)
-        return torch.zeros((len(batch), N_ITEMS))
+        return torch.zeros((len(batch.lengths), N_ITEMS))
 
-    evaluate_next_item(scorer, [np.array([2, 3, 4]), np.array([5])], np.array([2, 3]), N_ITEMS, max_len=2)
-    assert seen[0].tolist() == [[3, 4], [0, 5]]
+    evaluate_next_item(scorer, histories, np.array([2, 3, 4]), N_ITEMS, batch_size=2)
+    assert [b.lengths.tolist() for b in seen] == [[2, 1], [0]]
+    assert seen[0].items.tolist() == [2, 3, 4] and seen[0].event_types.tolist() == [2, 3, 2]
+    assert seen[0].timestamps.tolist() == [10, 20, 30]
+
+
+def test_top_k_applies_candidate_masks_and_exclusions_in_place():
+    scores = np.array([[-np.inf, -np.inf, 5.0, 4.0, 3.0, 2.0]] * 2)
+    allowed = np.array([False, False, True, True, True, False])
+    codes, values = top_k_items(scores, 2, exclude=(np.array([1]), np.array([2])), allowed=allowed)
+    assert codes.tolist() == [[2, 3], [3, 4]] and values[1].tolist() == [4.0, 3.0]
+    assert scores[0, 5] == -np.inf  # the mask was applied to the caller's scores
+    per_row = np.array([[True] * 6, [False, False, False, False, True, True]])
+    codes, values = top_k_items(np.zeros((2, 6)), 3, allowed=per_row)
+    assert set(codes[1, :2].tolist()) == {4, 5} and values[1, 2] == -np.inf  # fewer than k candidates left
 
 
 def test_wrong_scorer_shape_and_bad_targets_are_errors():
     with pytest.raises(ValueError, match="shape"):
-        evaluate_next_item(lambda b: torch.zeros((len(b), 3)), [np.array([2])], np.array([2]), N_ITEMS)
+        evaluate_next_item(lambda b: torch.zeros((len(b.lengths), 3)), seqs([[2]]), np.array([2]), N_ITEMS)
     with pytest.raises(ValueError, match="real item"):
-        evaluate_next_item(fixed_scorer, [np.array([2])], np.array([1]), N_ITEMS)
+        evaluate_next_item(fixed_scorer, seqs([[2]]), np.array([1]), N_ITEMS)
     with pytest.raises(ValueError, match="targets"):
-        evaluate_next_item(fixed_scorer, [np.array([2])], np.array([2, 3]), N_ITEMS)
+        evaluate_next_item(fixed_scorer, seqs([[2]]), np.array([2, 3]), N_ITEMS)
 
 
 def test_full_ranking_of_22k_users_over_12k_items_is_fast():
@@ -113,35 +121,34 @@ def test_full_ranking_of_22k_users_over_12k_items_is_fast():
     targets = rng.integers(2, n_items, size=n_users)
     row = torch.from_numpy(rng.random(n_items).astype(np.float32))
     started = time.perf_counter()
-    evaluate_next_item(lambda b: row.repeat(len(b), 1), (offsets, items), targets, n_items, filter_seen=True)
+    evaluate_next_item(lambda b: row.repeat(len(b.lengths), 1), SequenceArrays(offsets, items), targets, n_items, filter_seen=True)
     assert time.perf_counter() - started < 10.0
 
 
-def csr(sequences):
-    offsets = np.concatenate([[0], np.cumsum([len(s) for s in sequences])])
-    return offsets, np.concatenate([np.asarray(s) for s in sequences])
+def csr(sequences) -> SequenceArrays:
+    return SequenceArrays.from_lists(sequences)
 
 
 def test_leave_one_out_test_and_valid_targets():
-    offsets, items = csr([[2, 3, 4], [5], [6, 7], [8, 9, 10, 11]])
-    (h_offsets, h_items), targets = leave_one_out_targets(offsets, items, "test")
-    assert h_offsets.tolist() == [0, 2, 3, 6] and h_items.tolist() == [2, 3, 6, 8, 9, 10]
+    sequences = csr([[2, 3, 4], [5], [6, 7], [8, 9, 10, 11]])
+    histories, targets = leave_one_out_targets(sequences, "test")
+    assert histories.offsets.tolist() == [0, 2, 3, 6] and histories.items.tolist() == [2, 3, 6, 8, 9, 10]
     assert targets.tolist() == [4, 7, 11]
-    (h_offsets, h_items), targets = leave_one_out_targets(offsets, items, "valid")
-    assert h_offsets.tolist() == [0, 1, 3] and h_items.tolist() == [2, 8, 9]
+    histories, targets = leave_one_out_targets(sequences, "valid")
+    assert histories.offsets.tolist() == [0, 1, 3] and histories.items.tolist() == [2, 8, 9]
     assert targets.tolist() == [3, 10]
 
 
 def test_leave_one_out_skips_unknown_targets():
-    offsets, items = csr([[2, 3, 1], [4, 5, 6]])
-    (h_offsets, _), targets = leave_one_out_targets(offsets, items, "test")
-    assert targets.tolist() == [6] and h_offsets.tolist() == [0, 2]
+    sequences = csr([[2, 3, 1], [4, 5, 6]])
+    histories, targets = leave_one_out_targets(sequences, "test")
+    assert targets.tolist() == [6] and histories.offsets.tolist() == [0, 2]
     with pytest.raises(ValueError):
-        leave_one_out_targets(offsets, items, "train")
+        leave_one_out_targets(sequences, "train")
 
 
 def test_integer_and_half_precision_scores_are_accepted():
-    histories, targets = [np.array([2])] * 2, np.array([2, 3])
+    histories, targets = seqs([[2]] * 2), np.array([2, 3])
     expected = evaluate_next_item(fixed_scorer, histories, targets, N_ITEMS)
     as_int = evaluate_next_item(lambda b: fixed_scorer(b).long(), histories, targets, N_ITEMS)
     as_half = evaluate_next_item(lambda b: fixed_scorer(b).bfloat16(), histories, targets, N_ITEMS)
@@ -149,5 +156,5 @@ def test_integer_and_half_precision_scores_are_accepted():
 
 
 def test_inconsistent_csr_histories_are_errors():
-    with pytest.raises(ValueError, match="CSR"):
-        evaluate_next_item(fixed_scorer, (np.array([0, 5]), np.array([2, 3])), np.array([2]), N_ITEMS)
+    with pytest.raises(ValueError, match="offsets"):
+        SequenceArrays(np.array([0, 5]), np.array([2, 3]))

@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 import torch
 
+from shopformer.data.sequences import SequenceArrays
 from shopformer.evaluate.ranking import evaluate_next_item
-from shopformer.models.baselines import ItemKNN, MarkovChain, MostPopular, NextItemModel, last_items
+from shopformer.models.baselines import (
+    ItemKNN,
+    MarkovChain,
+    MostPopular,
+    NextItemModel,
+    last_items,
+)
 
 N_ITEMS = 9  # codes 2..8 are items; 8 never occurs in training
 TRAIN = [[2, 3, 4], [2, 3, 5], [3, 4, 2], [6, 2, 3], [7], [2, 1, 3], []]
@@ -107,7 +114,8 @@ class NextItemModelContract:
             self.make_model().fit(np.array([0, 5]), np.array([2, 3]), N_ITEMS)
 
     def test_works_as_an_evaluation_scorer(self):
-        result = evaluate_next_item(self.fitted(), HISTORIES, np.full(len(HISTORIES), 3), N_ITEMS, batch_size=3)
+        histories = SequenceArrays.from_lists([list(h) for h in HISTORIES])
+        result = evaluate_next_item(self.fitted().score, histories, np.full(len(HISTORIES), 3), N_ITEMS, batch_size=3)
         assert 0.0 <= result["hr@5"] <= 1.0 and result["n_users"] == len(HISTORIES)
 
 

@@ -6,8 +6,12 @@ import pytest
 import torch
 
 from shopformer.errors import ConfigError
-from shopformer.models.transformer import BehaviourTransformer, ItemEncoder, time_gap_buckets
 from shopformer.models.config import ModelConfig
+from shopformer.models.transformer import (
+    BehaviourTransformer,
+    ItemEncoder,
+    time_gap_buckets,
+)
 
 N_ITEMS = 30
 

@@ -21,10 +21,10 @@ import polars as pl
 import pytest
 import torch
 
-from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.data.ingest import ingest_files
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.data.schema import Dataset
+from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.predict.estimator import Shopformer
 
 API_KEY = "test-key-0123456789"

@@ -6,12 +6,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.data.ingest import ingest_files
+from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.errors import ConfigError, DataError
+from shopformer.evaluate.binary import roc_auc
 from shopformer.tasks.base import TaskExamples
 from shopformer.tasks.examples import build_examples, task_context
-from shopformer.evaluate.binary import roc_auc
 from shopformer.tasks.models import MODEL_FACTORIES, load_model, make_model
 
 BASELINES = ("logistic", "lightgbm")

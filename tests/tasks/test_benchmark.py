@@ -7,10 +7,10 @@ import json
 import polars as pl
 import pytest
 
-from shopformer.data.synth import DemoShopConfig, generate_demo_shop
-from shopformer.data.ingest import ingest_files
-from shopformer.errors import ConfigError
 from shopformer.benchmark.tasks import run_task_benchmark, target_summary
+from shopformer.data.ingest import ingest_files
+from shopformer.data.synth import DemoShopConfig, generate_demo_shop
+from shopformer.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

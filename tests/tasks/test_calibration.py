@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from shopformer.errors import ConfigError, DataError
-from shopformer.tasks.calibration import Calibrator, fit_calibrator, load_calibrator
 from shopformer.evaluate.binary import ece, roc_auc
+from shopformer.tasks.calibration import Calibrator, fit_calibrator, load_calibrator
 
 
 def _overconfident(n: int, seed: int):

@@ -5,13 +5,19 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.data.formats import read_dataset
 from shopformer.data.ingest import ingest_files
 from shopformer.data.schema import EventLog
+from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.errors import ConfigError, DataError
 from shopformer.tasks.base import TASKS
-from shopformer.tasks.examples import DAY, TaskConfig, build_examples, split_times, task_context
+from shopformer.tasks.examples import (
+    DAY,
+    TaskConfig,
+    build_examples,
+    split_times,
+    task_context,
+)
 from tests.conftest import dataset_path
 
 

@@ -7,7 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from shopformer.tasks.heads import HeadTraining, TaskHead, fit_head, pool_states, task_loss
+from shopformer.tasks.heads import (
+    HeadTraining,
+    TaskHead,
+    fit_head,
+    pool_states,
+    task_loss,
+)
 
 
 def test_pool_states_reads_the_last_position_and_averages_real_positions_only():

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from shopformer.evaluate.binary import (
-    base_rate, bootstrap_ci, brier, classification_metrics, ece, logloss, pr_auc, reliability_plot, roc_auc,
+    base_rate,
+    bootstrap_ci,
+    brier,
+    classification_metrics,
+    ece,
+    logloss,
+    pr_auc,
+    reliability_plot,
+    roc_auc,
 )
 
 LABELS = np.array([0, 0, 1, 1])

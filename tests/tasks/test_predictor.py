@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.data.ingest import ingest_files
+from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.errors import ConfigError, DataError
 from shopformer.predict.tasks import TaskPredictor
 

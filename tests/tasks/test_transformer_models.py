@@ -10,14 +10,24 @@ import torch
 
 from shopformer.data.formats import read_dataset
 from shopformer.errors import ShopformerError
+from shopformer.evaluate.binary import roc_auc
 from shopformer.tasks.base import TaskContext, TaskExamples, visible_events
 from shopformer.tasks.examples import build_examples, task_context
 from shopformer.tasks.heads import HeadTraining
 from shopformer.tasks.hybrid import HybridTaskModel
-from shopformer.evaluate.binary import roc_auc
+from shopformer.predict.tasks import behaviour_source
 from shopformer.tasks.models import load_model, make_model
-from shopformer.tasks.transformer_inputs import EXTRAS, NEXT_ITEM_EXTRAS, task_inputs, unseen_future
-from shopformer.tasks.transformer_models import TransformerTaskModel, pretrained_behaviour_model
+from shopformer.tasks.shared import SharedBehaviour
+from shopformer.tasks.transformer_inputs import (
+    EXTRAS,
+    NEXT_ITEM_EXTRAS,
+    task_inputs,
+    unseen_future,
+)
+from shopformer.tasks.transformer_models import (
+    TransformerTaskModel,
+    pretrained_behaviour_model,
+)
 from tests.conftest import dataset_path
 
 QUICK = HeadTraining(max_epochs=3, patience=2)
@@ -35,9 +45,9 @@ def context() -> TaskContext:
 
 
 @pytest.fixture(scope="module")
-def shared(context) -> dict:
+def shared(context) -> SharedBehaviour:
     torch.set_num_threads(1)
-    shared: dict = {}
+    shared = behaviour_source()
     pretrained_behaviour_model(context, shared, train={"epochs": 2}, model={"dim": 16, "layers": 1})
     return shared
 
@@ -48,9 +58,9 @@ def churn(context) -> TaskExamples:
 
 
 def test_inputs_are_the_last_visible_events_and_their_timing(context, shared, churn):
-    behaviour = shared["behaviour_model"]
+    behaviour = shared.model
     inputs = task_inputs(behaviour, churn, context)
-    max_len = behaviour.model_config_.max_len
+    max_len = behaviour.max_len
     assert np.array_equal(inputs.histories.lengths, np.minimum(churn.frame["history_end"].to_numpy(), max_len))
     last = visible_events(context, churn).group_by("example_id").agg(pl.col("timestamp").max())
     gaps = churn.frame.join(last, on="example_id", how="left", maintain_order="left")
@@ -58,12 +68,12 @@ def test_inputs_are_the_last_visible_events_and_their_timing(context, shared, ch
     assert np.allclose(inputs.extras[:, EXTRAS.index("log_hours_since_last_event")], expected, atol=1e-5)
     entropy, best, mean = inputs.extras[:, len(EXTRAS):].T
     assert inputs.extras.shape[1] == len(EXTRAS) + len(NEXT_ITEM_EXTRAS)
-    assert (entropy > 0).all() and (entropy <= np.log(behaviour.item_features_.n_items) + 1e-4).all()
+    assert (entropy > 0).all() and (entropy <= np.log(behaviour.item_features.n_items) + 1e-4).all()
     assert (best >= mean - 1e-5).all() and (best <= 0).all()
 
 
 def test_events_at_or_after_the_cutoff_never_change_the_inputs(context, shared, churn):
-    behaviour = shared["behaviour_model"]
+    behaviour = shared.model
     first = churn.frame.filter(pl.col("history_end") == pl.col("history_end").min().over("user_id"))
     examples = TaskExamples("churn", first.unique("user_id", keep="first", maintain_order=True))
     ends = examples.frame.select("user_id", "history_end")
@@ -79,9 +89,9 @@ def test_events_at_or_after_the_cutoff_never_change_the_inputs(context, shared, 
 
 
 def test_pretraining_holds_out_half_the_users_and_their_futures_count_as_unseen(context, shared, churn):
-    behaviour = shared["behaviour_model"]
-    assert behaviour.histories_.timestamps.max() < context.fit_until
-    trained_on = set(behaviour.user_encoder_.classes_.to_list())
+    behaviour = shared.model
+    assert behaviour.last_event_time() < context.fit_until
+    trained_on = set(behaviour.known_users())
     assert 0.3 < len(trained_on) / churn.frame["user_id"].n_unique() < 0.7
     unseen = unseen_future(behaviour, churn)
     seen_user = churn.frame["user_id"].is_in(list(trained_on)).to_numpy()
@@ -93,16 +103,16 @@ def test_pretraining_holds_out_half_the_users_and_their_futures_count_as_unseen(
 
 @pytest.mark.parametrize("finetune", [False, True])
 def test_transformer_model_fits_predicts_and_reloads_identically(tmp_path, context, shared, churn, finetune):
-    behaviour = shared["behaviour_model"]
-    before = {k: v.clone() for k, v in behaviour.model_.state_dict().items()}
+    behaviour = shared.model
+    before = {k: v.clone() for k, v in behaviour.transformer.state_dict().items()}
     model = TransformerTaskModel("shopformer-x", behaviour, finetune=finetune, training=QUICK, save_behaviour=True)
     model.fit(churn.split("train"), churn.split("valid"), context)
     test = churn.split("test")
     probs = model.predict_proba(test, context)
     assert probs.shape == (len(test),) and ((probs > 0) & (probs < 1)).all()
-    after = behaviour.model_.state_dict()
+    after = behaviour.transformer.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # the shared encoder is never changed
-    reloaded = load_model(model.save(tmp_path / "model"), {})
+    reloaded = load_model(model.save(tmp_path / "model"), behaviour_source())
     assert np.allclose(reloaded.predict_proba(test, context), probs, atol=1e-6)
 
 
@@ -125,25 +135,25 @@ def test_hybrid_on_item_propensity_beats_chance_and_reloads_from_a_bundle_folder
     test = examples.split("test")
     probs = model.predict_proba(test, context)
     assert roc_auc(test.labels, probs) > 0.6
-    shared["behaviour_model"].save(tmp_path / "bundle")
+    shared.model.save(tmp_path / "bundle")
     model.head_.save_behaviour = False  # as in a bundle: the behaviour model is the bundle's own
     model.save(tmp_path / "bundle" / "tasks" / "item-propensity")
-    reloaded = load_model(tmp_path / "bundle" / "tasks" / "item-propensity", {"bundle_dir": tmp_path / "bundle"})
+    reloaded = load_model(tmp_path / "bundle" / "tasks" / "item-propensity", behaviour_source(tmp_path / "bundle"))
     assert np.allclose(reloaded.predict_proba(test, context), probs, atol=1e-6)
 
 
 def test_unfitted_and_unloadable_models_say_what_is_missing(tmp_path, context, shared, churn):
-    model = TransformerTaskModel("shopformer-x", shared["behaviour_model"], finetune=False, training=QUICK)
+    model = TransformerTaskModel("shopformer-x", shared.model, finetune=False, training=QUICK)
     with pytest.raises(ShopformerError, match="not fitted"):
         model.predict_proba(churn, context)
     model.fit(churn.split("train"), churn.split("valid"), context).save(tmp_path / "m")
     with pytest.raises(ShopformerError, match="behaviour model"):
-        load_model(tmp_path / "m", {})
+        load_model(tmp_path / "m", behaviour_source())
 
 
 def test_default_model_fits_onto_a_bundle_and_scores_users_after_reloading(tmp_path):
-    from shopformer.data.synth import DemoShopConfig, generate_demo_shop
     from shopformer.data.ingest import ingest_files
+    from shopformer.data.synth import DemoShopConfig, generate_demo_shop
     from shopformer.predict.estimator import Shopformer
     from shopformer.predict.tasks import TaskPredictor, bundle_shared
 

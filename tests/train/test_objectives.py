@@ -6,9 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from shopformer.models.transformer import BehaviourTransformer
 from shopformer.models.config import ModelConfig
-from shopformer.train.objectives import FullSoftmaxLoss, SampledSoftmaxLoss, mask_items, next_item_targets
+from shopformer.models.transformer import BehaviourTransformer
+from shopformer.train.objectives import (
+    FullSoftmaxLoss,
+    SampledSoftmaxLoss,
+    mask_items,
+    next_item_targets,
+)
 
 N_ITEMS = 20
 

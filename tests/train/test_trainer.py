@@ -9,10 +9,11 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from shopformer.models.transformer import BehaviourTransformer
-from shopformer.train import TrainConfig, Trainer, evaluate_next_item, full_ranking_metrics
-from shopformer.models.config import ModelConfig
 from shopformer.data.sequences import SequenceArrays
+from shopformer.models.config import ModelConfig
+from shopformer.models.transformer import BehaviourTransformer
+from shopformer.train import TrainConfig, Trainer
+from shopformer.train.trainer import validation_metrics
 from shopformer.train.batches import evaluation_cases, training_windows
 
 N_ITEMS = 24  # real items 2..23
@@ -68,12 +69,12 @@ def test_trainer_learns_a_deterministic_next_item_pattern(objective):
     model, trainer, test = fit({"objective": objective}, {"epochs": epochs})
     losses = [m["loss"] for m in trainer.history_]
     assert losses[-1] < 0.5 * losses[0]
-    assert evaluate_next_item(model, test)["hr@10"] > 0.9
+    assert validation_metrics(model, test)["hr@10"] > 0.9
 
 
 def test_sampled_loss_learns_the_pattern_too():
     model, trainer, test = fit({"loss": "sampled", "negatives": 8})
-    assert evaluate_next_item(model, test)["hr@10"] > 0.9
+    assert validation_metrics(model, test)["hr@10"] > 0.9
 
 
 def test_resumed_training_continues_exactly_like_an_uninterrupted_run(tmp_path):
@@ -102,14 +103,7 @@ def test_callback_stops_training_and_metrics_are_written_as_json_lines(tmp_path)
 def test_best_checkpoint_is_restored():
     model, trainer, _ = fit(train_overrides={"epochs": 6})
     _, valid, _ = splits(cyclic_sequences())
-    assert evaluate_next_item(model, valid)["ndcg@10"] == pytest.approx(trainer.best_score_)
-
-
-def test_full_ranking_ties_count_against_the_target():
-    scores = torch.tensor([[0.0, 1.0, 1.0, 1.0], [0.0, 3.0, 2.0, 1.0]])
-    metrics = full_ranking_metrics(scores, torch.tensor([1, 2]), k=2)
-    assert metrics["hr@2"].tolist() == [0.0, 1.0]  # three-way tie: the target ranks third
-    assert metrics["ndcg@2"][1].item() == pytest.approx(1 / np.log2(3))
+    assert validation_metrics(model, valid)["ndcg@10"] == pytest.approx(trainer.best_score_)
 
 
 def test_evaluation_cases_predict_each_users_last_item_from_at_most_max_len_events():
@@ -138,8 +132,8 @@ def test_filtering_seen_items_only_removes_history_items_never_the_target():
         hidden = model.next_item_hidden(torch.tensor([[2, 3], [5, 6]]))
         scores = model.scores(hidden)
     # Expected ranks by hand: filtering removes the history items that outscore the target.
-    plain = evaluate_next_item(model, sequences)
-    filtered = evaluate_next_item(model, sequences, filter_seen=True)
+    plain = validation_metrics(model, sequences)
+    filtered = validation_metrics(model, sequences, filter_seen=True)
     ranks_plain = [(scores[0] >= scores[0, 4]).sum().item(), (scores[1] >= scores[1, 5]).sum().item()]
     ranks_filtered = [
         (scores[0] >= scores[0, 4]).sum().item() - int(scores[0, 2] >= scores[0, 4]) - int(scores[0, 3] >= scores[0, 4]),

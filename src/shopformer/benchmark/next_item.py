@@ -14,25 +14,22 @@ The JSON written by `shopformer benchmark next-item` is the dict returned here:
 from __future__ import annotations
 
 import logging
-import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import polars as pl
-import torch
 
-from shopformer import __version__
 from shopformer.data.prepared import PrepareConfig, PreparedDataset, prepare
 from shopformer.data.schema import Dataset
+from shopformer.data.sequences import SequenceArrays
 from shopformer.errors import ConfigError
 from shopformer.evaluate import evaluate_next_item, leave_one_out_targets
 from shopformer.models.baselines import ItemKNN, MarkovChain, MostPopular, NextItemModel
-from shopformer.predict.estimator import Shopformer, sequence_arrays
+from shopformer.predict.estimator import Shopformer
+from shopformer.runtime import machine_info, matmul_gflops, versions
 
-__all__ = ["BASELINES", "MODELS", "machine_info", "matmul_gflops", "run_next_item_benchmark"]
+__all__ = ["BASELINES", "MODELS", "run_next_item_benchmark"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +52,7 @@ def training_gflop_per_epoch(model: Shopformer, n_targets: int) -> float:
     Per predicted position: the blocks' projections (attention 4·d², feed-forward 2·f·d², twice for
     multiply-add) and attention scores over ~L/2 earlier positions, plus the full-catalog output layer.
     """
-    config, n_items = model.model_config_, model.model_.n_items
+    config, n_items = model.config, model.item_features.n_items
     d, length = config.dim, config.max_len
     per_block = 2 * (4 * d * d + 2 * config.ffn_multiplier * d * d) + 2 * 2 * d * length / 2
     output = 2 * d * (n_items if config.loss == "full" else config.negatives)
@@ -77,23 +74,23 @@ def run_next_item_benchmark(
         raise ConfigError(f"unknown benchmark model(s) {unknown}; choose from {list(MODELS)}")
     # The protocol's data is used as published: no de-duplication, no k-core filtering.
     prepared = prepare(dataset, PrepareConfig(dedupe_consecutive=False, min_user_events=1, min_item_events=1))
-    arrays = sequence_arrays(prepared)
-    n_items = len(prepared.item_encoder.classes_) + 2
-    cases = {split: leave_one_out_targets(arrays.offsets, arrays.items, split) for split in ("valid", "test")}
+    arrays = prepared.arrays()
+    n_items = prepared.item_encoder.n_codes
+    cases = {split: leave_one_out_targets(arrays, split) for split in ("valid", "test")}
     train = arrays.drop_last(2)
     results = []
     for name in models:
         started = time.perf_counter()
         if name in BASELINES:
-            scorer, max_len = BASELINES[name]().fit(train.offsets, train.items, n_items), None
+            scorer = BASELINES[name]().fit(train.offsets, train.items, n_items).score
             extra = {"train_seconds": round(time.perf_counter() - started, 1), "epochs": None}
         else:
             overrides = (model_overrides or {}) | (_IDS_ONLY if name == "shopformer-ids-only" else {})
             estimator = _fit_shopformer(prepared, overrides, train_overrides, text_model)
-            scorer, max_len = estimator.score_items, estimator.model_config_.max_len
+            scorer = estimator.score_items
             extra = _training_summary(estimator, train, time.perf_counter() - started)
         for split, (histories, targets) in cases.items():
-            result = {"model": name, "split": split, **_metrics(scorer, histories, targets, n_items, max_len), **extra}
+            result = {"model": name, "split": split, **_metrics(scorer, histories, targets, n_items), **extra}
             results.append(result)
             if on_result is not None:
                 on_result(result)
@@ -108,27 +105,28 @@ def _fit_shopformer(prepared: PreparedDataset, model_overrides: dict, train_over
     return estimator.fit(prepared, exclude_last=1)
 
 
-def _metrics(scorer, histories, targets: np.ndarray, n_items: int, max_len: int | None) -> dict[str, Any]:
+def _metrics(scorer, histories: SequenceArrays, targets: np.ndarray, n_items: int) -> dict[str, Any]:
     keep = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@10", "coverage@10")
     out: dict[str, Any] = {}
     for key, filter_seen in (("metrics", False), ("metrics_seen_filtered", True)):
-        scores = evaluate_next_item(scorer, histories, targets, n_items, filter_seen=filter_seen, max_len=max_len)
+        scores = evaluate_next_item(scorer, histories, targets, n_items, filter_seen=filter_seen)
         out[key] = {name: round(scores[name], 5) for name in keep}
     out["n_users"] = int(len(targets))
     return out
 
 
 def _training_summary(estimator: Shopformer, train, seconds: float) -> dict[str, Any]:
-    history = estimator.history_
+    summary = estimator.training_summary
+    history = summary["history"]
     seconds_per_epoch = float(np.median([m["seconds"] for m in history]))
     # Targets per epoch: every training event after a user's first.
     n_targets = int(np.maximum(train.lengths - 1, 0).sum())
     work = training_gflop_per_epoch(estimator, n_targets)
     return {
-        "train_seconds": round(seconds, 1), "epochs": len(history), "best_epoch": estimator.best_epoch_,
+        "train_seconds": round(seconds, 1), "epochs": len(history), "best_epoch": summary["best_epoch"],
         "seconds_per_epoch": round(seconds_per_epoch, 2), "gflop_per_epoch": round(work, 1),
-        "achieved_gflops": round(work / seconds_per_epoch, 1), "config": estimator.model_config_.model_dump(),
-        "prior_weights": {"transitions": estimator.prior_.weight, "neighbours": estimator.prior_.neighbour_weight},
+        "achieved_gflops": round(work / seconds_per_epoch, 1), "config": estimator.config.model_dump(),
+        "prior_weights": summary["prior_weights"],
     }
 
 

@@ -26,16 +26,32 @@ import numpy as np
 import polars as pl
 from tqdm.auto import tqdm
 
-from shopformer.runtime import machine_info, matmul_gflops, versions
 from shopformer.data.schema import Dataset
 from shopformer.errors import ConfigError
+from shopformer.evaluate.binary import (
+    base_rate,
+    classification_metrics,
+    reliability_plot,
+    roc_auc,
+)
+from shopformer.predict.tasks import behaviour_source
+from shopformer.runtime import machine_info, matmul_gflops, versions
 from shopformer.tasks.base import TASKS, TaskContext, TaskExamples
 from shopformer.tasks.calibration import CalibratedModel
-from shopformer.tasks.examples import TaskConfig, build_examples, split_times, task_context
-from shopformer.evaluate.binary import base_rate, classification_metrics, reliability_plot, roc_auc
-from shopformer.tasks.models import MODEL_FACTORIES, make_model
+from shopformer.tasks.examples import (
+    TaskConfig,
+    build_examples,
+    split_times,
+    task_context,
+)
+from shopformer.tasks.models import (
+    MODEL_FACTORIES,
+    SharedBehaviour,
+    make_model,
+    shopformer_family,
+)
 
-__all__ = ["PROTOCOL", "run_task_benchmark", "shopformer_family", "target_summary"]
+__all__ = ["PROTOCOL", "run_task_benchmark", "target_summary"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +64,6 @@ PROTOCOL = {
     "multi_class": "next-event-type: macro one-vs-rest AUC and PR-AUC, multi-class log-loss, Brier summed over classes, top-label ECE",
 }
 GROUND_TRUTH = "ground-truth"
-
-
-def shopformer_family(name: str) -> bool:
-    """Whether a model name is one of Shopformer's (the default or a variant such as the hybrid)."""
-    return name == "shopformer" or name.startswith("shopformer-")
 
 
 def run_task_benchmark(
@@ -76,7 +87,7 @@ def run_task_benchmark(
     config = config or TaskConfig()
     started = time.perf_counter()
     context = task_context(dataset.events, dataset.catalog, config)
-    shared: dict = {}
+    shared = behaviour_source()
     results = []
     progress = tqdm(total=len(tasks) * len(models), desc="task models", unit="fit")
     for task in tasks:
@@ -112,7 +123,7 @@ def _check_names(tasks: Sequence[str], models: Sequence[str]) -> None:
         raise ConfigError(f"unknown task model(s) {unknown}; choose from {list(MODEL_FACTORIES)}")
 
 
-def _fit_and_score(name: str, examples: TaskExamples, context: TaskContext, shared: dict, resamples: int):
+def _fit_and_score(name: str, examples: TaskExamples, context: TaskContext, shared: SharedBehaviour, resamples: int):
     """Valid and test results of one model on one task, and its calibrated test predictions."""
     started = time.perf_counter()
     model = CalibratedModel(make_model(name, context, shared))

@@ -9,7 +9,13 @@ from shopformer.cli.data import data_app
 from shopformer.cli.model import TRAIN_EXAMPLES, evaluate, recommend, train
 from shopformer.cli.quickstart import quickstart
 from shopformer.cli.serve import SERVE_EXAMPLES, serve
-from shopformer.cli.tasks import BENCHMARK_EXAMPLES, PREDICT_EXAMPLES, benchmark_tasks, predict, train_tasks
+from shopformer.cli.tasks import (
+    BENCHMARK_EXAMPLES,
+    PREDICT_EXAMPLES,
+    benchmark_tasks,
+    predict,
+    train_tasks,
+)
 from shopformer.cli.tasks import TRAIN_EXAMPLES as TRAIN_TASKS_EXAMPLES
 
 app = typer.Typer(

@@ -8,9 +8,22 @@ from typing import Annotated, Optional
 import typer
 
 from shopformer.cli.common import (
-    CatalogOpt, ConfigOpt, DelimiterOpt, EncodingOpt, EventColOpt, EventIdColOpt, EventMapOpt,
-    ItemColOpt, SessionColOpt, TimeColOpt, TimeFormatOpt, UserColOpt, console, reports_errors,
-    parse_pairs, stated_mapping,
+    CatalogOpt,
+    ConfigOpt,
+    DelimiterOpt,
+    EncodingOpt,
+    EventColOpt,
+    EventIdColOpt,
+    EventMapOpt,
+    ItemColOpt,
+    SessionColOpt,
+    TimeColOpt,
+    TimeFormatOpt,
+    UserColOpt,
+    console,
+    parse_pairs,
+    reports_errors,
+    stated_mapping,
 )
 from shopformer.cli.report import show_columns, show_dataset_counts, show_ingest_report
 from shopformer.data.formats import FORMATS, read_dataset

@@ -11,14 +11,23 @@ import yaml
 from rich.table import Table
 
 from shopformer.cli.common import (
-    CatalogOpt, ConfigOpt, EventColOpt, ItemColOpt, TimeColOpt, TimeFormatOpt, UserColOpt, console,
-    fresh_file, parse_pairs, reports_errors,
+    CatalogOpt,
+    ConfigOpt,
+    EventColOpt,
+    ItemColOpt,
+    TimeColOpt,
+    TimeFormatOpt,
+    UserColOpt,
+    console,
+    fresh_file,
+    parse_pairs,
+    reports_errors,
 )
-from shopformer.cli.report import show_table, show_training_result
 from shopformer.cli.data import ExtraOpt, FormatOpt, load_dataset
-from shopformer.data.synth import generate_demo_shop
+from shopformer.cli.report import show_table, show_training_result
 from shopformer.data.ingest import ingest_files
 from shopformer.data.prepared import PrepareConfig, prepare
+from shopformer.data.synth import generate_demo_shop
 from shopformer.errors import ConfigError
 from shopformer.predict.estimator import Shopformer
 

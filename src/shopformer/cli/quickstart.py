@@ -13,11 +13,11 @@ from rich.panel import Panel
 from shopformer.cli.common import console, fresh_file, reports_errors
 from shopformer.cli.report import show_ingest_report, show_table, show_training_result
 from shopformer.cli.tasks import split_names
-from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.data.ingest import ingest_files
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.data.schema import Dataset
 from shopformer.data.summary import summarize
+from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.predict.estimator import Shopformer
 from shopformer.tasks.models import MODEL_FACTORIES
 

@@ -63,11 +63,13 @@ def _date(seconds: int) -> str:
 
 def show_training_result(model, bundle) -> None:
     """Best epoch and its validation scores of a fitted `Shopformer`, and where it was saved."""
-    best = model.history_[model.best_epoch_ - 1] if model.best_epoch_ else model.history_[-1]
+    summary = model.training_summary
+    history, best_epoch = summary["history"], summary["best_epoch"]
+    best = history[best_epoch - 1] if best_epoch else history[-1]
     console.print(
-        f"[green]Bundle written to {bundle}[/]: best epoch {model.best_epoch_} of {len(model.history_)}, "
+        f"[green]Bundle written to {bundle}[/]: best epoch {best_epoch} of {len(history)}, "
         f"validation HR@10 {best.get('valid_hr@10', float('nan')):.4f}, NDCG@10 {best.get('valid_ndcg@10', float('nan')):.4f} "
-        f"(full ranking over {model.item_features_.n_items - 2} items), {model.train_seconds_:.0f} s of training"
+        f"(full ranking over {model.item_features.n_items - 2} items), {summary['train_seconds']:.0f} s of training"
     )
 
 

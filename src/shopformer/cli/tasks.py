@@ -13,15 +13,15 @@ import typer
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
+from shopformer.benchmark.tasks import run_task_benchmark
 from shopformer.cli.common import console, reports_errors
 from shopformer.cli.report import show_table
-from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.data.formats import read_dataset
 from shopformer.data.ingest import ingest_files
 from shopformer.data.schema import Dataset
+from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.errors import ConfigError
 from shopformer.tasks.base import TASKS
-from shopformer.benchmark.tasks import run_task_benchmark
 from shopformer.tasks.examples import TaskConfig
 from shopformer.tasks.models import MODEL_FACTORIES
 

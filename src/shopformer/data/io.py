@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from shopformer.data.delimited import split_fields, split_line
-from shopformer.data.mapping import CatalogMapping, EventMapping
+from shopformer.data.mapping import CatalogMapping
 from shopformer.data.schema import Catalog
 from shopformer.errors import DataError
 

@@ -10,7 +10,14 @@ import codecs
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shopformer.data.schema import CANONICAL_EVENT_TYPES
 from shopformer.errors import ConfigError

@@ -54,12 +54,6 @@ class SequenceArrays:
         return cls(offsets, items)
 
     @property
-    def arrays(self, with_times: bool = True) -> SequenceArrays:
-        """The sequences as CSR arrays for models: int64 item and event-type codes, and the
-        timestamps when `with_times` (real times only: positions of an order-only log carry no gaps)."""
-        return SequenceArrays(self.offsets, self.items.astype(np.int64), self.event_types.astype(np.int64),
-                              self.timestamps if with_times else None)
-
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 

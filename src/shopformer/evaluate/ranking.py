@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from shopformer.data.codes import FIRST_CODE
+from shopformer.data.sequences import SequenceArrays
 from shopformer.evaluate.metrics import (
     DEFAULT_KS,
     exclude_candidates,
@@ -21,27 +23,10 @@ from shopformer.evaluate.metrics import (
     ranking_metrics,
     target_ranks,
 )
-from shopformer.data.codes import FIRST_CODE
 
-__all__ = ["evaluate_next_item", "leave_one_out_targets"]
+__all__ = ["evaluate_next_item", "history_cells", "leave_one_out_targets", "top_k_items"]
 
-Scorer = Callable[[Any], torch.Tensor]
-HistoriesInput = Sequence[np.ndarray] | tuple[np.ndarray, np.ndarray]
-
-
-def _as_csr(histories: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(offsets, items) from a CSR tuple, an object with `.offsets`/`.items`, or a list of arrays."""
-    if hasattr(histories, "offsets") and hasattr(histories, "items") and not callable(histories.items):
-        histories = (histories.offsets, histories.items)
-    if isinstance(histories, tuple):
-        offsets, items = (np.asarray(part, dtype=np.int64) for part in histories)
-        if offsets.ndim != 1 or offsets.size == 0 or offsets[0] != 0 or offsets[-1] != items.size:
-            raise ValueError("CSR histories need offsets starting at 0 and ending at len(items)")
-        return offsets, items
-    arrays = [np.asarray(h, dtype=np.int64).reshape(-1) for h in histories]
-    offsets = np.concatenate([[0], np.cumsum([a.size for a in arrays], dtype=np.int64)])
-    items = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
-    return offsets, items
+Scorer = Callable[[SequenceArrays], "torch.Tensor | np.ndarray"]
 
 
 def _float_copy(scores: Any) -> np.ndarray:
@@ -52,79 +37,97 @@ def _float_copy(scores: Any) -> np.ndarray:
     return scores if np.issubdtype(scores.dtype, np.floating) else scores.astype(np.float64)
 
 
-def _candidate_scores(
-    scores: Any, offsets: np.ndarray, items: np.ndarray, start: int, targets: np.ndarray, filter_seen: bool
-) -> np.ndarray:
+def history_cells(histories: SequenceArrays) -> tuple[np.ndarray, np.ndarray]:
+    """(row, item code) of every event of `histories`: the cells `filter_seen` takes out."""
+    return np.repeat(np.arange(len(histories.lengths)), histories.lengths), histories.items
+
+
+def top_k_items(
+    scores: np.ndarray, k: int, *, exclude: tuple[np.ndarray, np.ndarray] | None = None, allowed: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and scores `(n, k)` of each row's `k` best items, best first: the one top-k path of
+    `recommend`, the service and the evaluation's coverage.
+
+    Modifies `scores` in place: the `exclude` cells `(rows, codes)` (e.g. `history_cells`, for
+    `filter_seen`) and the items `allowed` (an `(n_items,)` or `(n, n_items)` bool mask) leaves out
+    are set to `-inf`. Where fewer than `k` candidates are left, the extra entries score `-inf`.
+    """
+    if allowed is not None:
+        if allowed.ndim == 1:
+            scores[:, ~allowed] = -np.inf
+        else:
+            scores[~allowed] = -np.inf
+    if exclude is not None:
+        scores[exclude[0], exclude[1]] = -np.inf
+    top_scores, top_codes = torch.topk(torch.from_numpy(scores), k, dim=1)
+    return top_codes.numpy(), top_scores.numpy()
+
+
+def _candidate_scores(scores: Any, histories: SequenceArrays, targets: np.ndarray, filter_seen: bool) -> np.ndarray:
     """A copy of the batch's scores with non-candidates at `-inf`: padding, unknown, and (when
     `filter_seen`) the users' history items other than their target."""
-    stop = start + targets.size
     scores = _float_copy(scores)
     scores[:, :FIRST_CODE] = -np.inf
     if filter_seen:
-        rows = np.repeat(np.arange(targets.size), np.diff(offsets[start : stop + 1]))
-        exclude_candidates(scores, rows, items[offsets[start] : offsets[stop]], targets)
+        exclude_candidates(scores, *history_cells(histories), targets)
     return scores
-
-
-def _batch_histories(offsets: np.ndarray, items: np.ndarray, start: int, stop: int, max_len: int | None) -> Any:
-    batch = [items[offsets[u] : offsets[u + 1]] for u in range(start, stop)]
-    return batch if max_len is None else last_items(batch, max_len)
 
 
 def evaluate_next_item(
     scorer: Scorer,
-    histories: HistoriesInput,
+    histories: SequenceArrays,
     targets: np.ndarray,
     n_items: int,
     *,
     batch_size: int = 1024,
     filter_seen: bool = False,
     ks: Sequence[int] = DEFAULT_KS,
-    max_len: int | None = None,
+    coverage: bool = True,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Rank each user's target among all `n_items` codes and average HR/Recall/NDCG/MRR@k.
 
-    `histories` is a list of 1-D item-code arrays (oldest first), an `(offsets, items)` CSR tuple
-    (a tuple is always read as CSR), or any object with `offsets` and `items` arrays. `scorer(batch)` returns `(b, n_items)` scores
-    for a batch given as a list of arrays, or, when `max_len` is set, as a `(b, max_len)` int64
-    array holding the last `max_len` items right-aligned and left-padded with 0.
+    The one full-ranking path: training's early stopping, `Shopformer.evaluate` and the benchmark
+    all call it. `scorer(batch)` returns `(b, n_items)` scores for `histories.rows(...)` of one
+    batch (in order), so a model keeps whatever the histories carry: event types, timestamps.
 
     With `filter_seen`, items in the user's history are not candidates, except the target itself
-    (a repeat purchase stays rankable). Returns the metrics, `coverage@k` (share of real items that
-    appear in some top-k list), `n_users`, `n_items`, `filter_seen` and `ties: "pessimistic"`.
+    (a repeat purchase stays rankable). Returns the metrics, with `coverage` also `coverage@k`
+    (share of real items that appear in some top-k list), `n_users`, `n_items`, `filter_seen` and
+    `ties: "pessimistic"`.
     """
     targets = np.asarray(targets, dtype=np.int64)
-    offsets, items = _as_csr(histories)
-    if offsets.size != targets.size + 1:
-        raise ValueError(f"{offsets.size - 1} histories but {targets.size} targets")
+    if len(histories.lengths) != targets.size:
+        raise ValueError(f"{len(histories.lengths)} histories but {targets.size} targets")
     if targets.size and (targets.min() < FIRST_CODE or targets.max() >= n_items):
         raise ValueError(f"targets must be real item codes in [{FIRST_CODE}, {n_items})")
     top_k = min(max(ks), n_items - FIRST_CODE)
     ranks, top_items = [], []
     starts = range(0, targets.size, batch_size)
     for start in tqdm(starts, desc="ranking", unit="batch", disable=not progress):
-        stop = min(start + batch_size, targets.size)
+        batch = histories.rows(np.arange(start, min(start + batch_size, targets.size)))
         with torch.no_grad():
-            scores = scorer(_batch_histories(offsets, items, start, stop, max_len))
-        if tuple(scores.shape) != (stop - start, n_items):
-            raise ValueError(f"scorer returned shape {tuple(scores.shape)}, expected {(stop - start, n_items)}")
-        candidates = _candidate_scores(scores, offsets, items, start, targets[start:stop], filter_seen)
-        ranks.append(target_ranks(candidates, targets[start:stop]))
-        # Coverage is measured on the same candidates the targets were ranked among.
-        top_items.append(torch.topk(torch.from_numpy(candidates), top_k, dim=1).indices.numpy())
+            scores = scorer(batch)
+        if tuple(scores.shape) != (len(batch.lengths), n_items):
+            raise ValueError(f"scorer returned shape {tuple(scores.shape)}, expected {(len(batch.lengths), n_items)}")
+        part = targets[start : start + batch_size]
+        candidates = _candidate_scores(scores, batch, part, filter_seen)
+        ranks.append(target_ranks(candidates, part))
+        if coverage:  # measured on the same candidates the targets were ranked among
+            top_items.append(top_k_items(candidates, top_k)[0])
     all_ranks = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)
     result: dict[str, Any] = ranking_metrics(all_ranks, ks)
-    recommended = np.concatenate(top_items) if top_items else np.zeros((0, top_k), dtype=np.int64)
-    for k in ks:
-        result[f"coverage@{k}"] = item_coverage(recommended[:, :k], n_items - FIRST_CODE)
+    if coverage:
+        recommended = np.concatenate(top_items) if top_items else np.zeros((0, top_k), dtype=np.int64)
+        for k in ks:
+            result[f"coverage@{k}"] = item_coverage(recommended[:, :k], n_items - FIRST_CODE)
     result.update(n_users=int(targets.size), n_items=int(n_items), filter_seen=filter_seen, ties="pessimistic")
     return result
 
 
 def leave_one_out_targets(
-    offsets: np.ndarray, items: np.ndarray, which: Literal["valid", "test"]
-) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    sequences: SequenceArrays, which: Literal["valid", "test"]
+) -> tuple[SequenceArrays, np.ndarray]:
     """Histories and targets of the leave-one-out protocol from users' sequences (CSR).
 
     `"test"`: the target is each user's last item and the history everything before it.
@@ -132,12 +135,11 @@ def leave_one_out_targets(
     valid histories are exactly the training part of the split.
     A user is skipped when the history would be empty (fewer than 2 items for test, 3 for valid) or
     when the target is padding/unknown, since such a target cannot be ranked. Returns
-    `((offsets, items), targets)` for the kept users, in their original order.
+    `(histories, targets)` for the kept users, in their original order (item codes only).
     """
     if which not in ("valid", "test"):
         raise ValueError(f"which must be 'valid' or 'test', got {which!r}")
-    offsets = np.asarray(offsets, dtype=np.int64)
-    items = np.asarray(items)
+    offsets, items = sequences.offsets, sequences.items
     held_out = 1 if which == "test" else 2  # items cut from the end of each sequence
     lengths = np.diff(offsets)
     history_lengths = lengths - held_out
@@ -149,4 +151,4 @@ def leave_one_out_targets(
     # Position of every kept history item in `items`, built without a loop over users.
     within = np.arange(history_offsets[-1]) - np.repeat(history_offsets[:-1], kept_lengths)
     positions = np.repeat(kept_starts, kept_lengths) + within
-    return (history_offsets, items[positions]), items[target_positions[keep]].astype(np.int64)
+    return SequenceArrays(history_offsets, items[positions]), items[target_positions[keep]].astype(np.int64)

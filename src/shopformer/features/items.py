@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from shopformer.data.prepare import LabelEncoder
 from shopformer.data.codes import FIRST_CODE, PADDING_CODE
+from shopformer.data.prepare import LabelEncoder
 from shopformer.data.schema import CATALOG_COLUMNS, Catalog
 from shopformer.errors import DataError, ShopformerError
 from shopformer.features.text import TextEncoder

@@ -26,12 +26,13 @@ import numpy as np
 import torch
 
 from shopformer.data.codes import FIRST_CODE, PADDING_CODE
+from shopformer.data.sequences import SequenceArrays
 
 __all__ = ["NextItemModel", "MostPopular", "ItemKNN", "MarkovChain", "last_items"]
 
 _FORMAT = "shopformer.next_item_model"
 
-Histories = Sequence[np.ndarray] | np.ndarray | torch.Tensor
+Histories = SequenceArrays | Sequence[np.ndarray] | np.ndarray | torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,12 @@ class _HistoryBatch:
 
 
 def _flatten_histories(histories: Histories) -> _HistoryBatch:
+    if isinstance(histories, SequenceArrays):
+        size = len(histories.lengths)
+        rows = np.repeat(np.arange(size), histories.lengths)
+        flat = np.asarray(histories.items, dtype=np.int64)
+        keep = flat != PADDING_CODE
+        return _HistoryBatch(items=flat[keep], rows=rows[keep], size=size)
     if isinstance(histories, torch.Tensor):
         histories = histories.detach().cpu().numpy()
     if isinstance(histories, np.ndarray) and histories.ndim == 2:

@@ -28,11 +28,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from shopformer.evaluate.metrics import exclude_candidates, ranking_metrics, target_ranks
 from shopformer.data.codes import FIRST_CODE
+from shopformer.data.sequences import SequenceArrays
+from shopformer.evaluate.metrics import (
+    exclude_candidates,
+    ranking_metrics,
+    target_ranks,
+)
 from shopformer.models.baselines import ItemKNN, MarkovChain, NextItemModel
 from shopformer.train.batches import gather_windows
-from shopformer.data.sequences import SequenceArrays
 
 __all__ = ["TransitionPrior"]
 

@@ -22,44 +22,35 @@ import numpy as np
 import polars as pl
 import torch
 
-from shopformer.data.prepare import LabelEncoder
+from shopformer.config import validated
 from shopformer.data.codes import FIRST_CODE, PADDING_CODE, UNKNOWN_CODE
+from shopformer.data.prepare import LabelEncoder
 from shopformer.data.prepared import PrepareConfig, PreparedDataset, prepare
 from shopformer.data.schema import Catalog, Dataset
-from shopformer.errors import ConfigError, ShopformerError
-from shopformer.features.items import ItemFeatures, build_item_features
-from shopformer.evaluate import evaluate_next_item
-from shopformer.features.text import DEFAULT_TEXT_MODEL, TextEncoder
-from shopformer.models.transformer import BehaviourTransformer
-from shopformer.train import TrainConfig, Trainer
-from shopformer.models.config import ModelConfig
 from shopformer.data.sequences import SequenceArrays
-from shopformer.train.batches import gather_windows
-from shopformer.runtime import torch_threads
-from shopformer.train.trainer import Callback
+from shopformer.errors import ConfigError, ShopformerError
+from shopformer.evaluate.ranking import evaluate_next_item, history_cells, top_k_items
+from shopformer.features.items import ItemFeatures, build_item_features
+from shopformer.features.text import DEFAULT_TEXT_MODEL, TextEncoder
+from shopformer.models.config import ModelConfig
 from shopformer.models.prior import WEIGHT_GRID, TransitionPrior
+from shopformer.models.transformer import BehaviourTransformer
+from shopformer.predict.bundle import EstimatorState, read_bundle, write_bundle
+from shopformer.predict.fitted import FittedBehaviourModel
+from shopformer.runtime import set_seed, torch_threads
+from shopformer.train import TrainConfig, Trainer
+from shopformer.train.batches import gather_windows
+from shopformer.train.trainer import Callback
 
-__all__ = ["Shopformer", "sequence_arrays"]
+__all__ = ["Shopformer"]
 
 logger = logging.getLogger(__name__)
 
-#: Rows scored per forward pass in `recommend` and `score_items`.
+#: Rows scored per forward pass in `recommend`, `evaluate` and `score_items`.
 _SCORE_BATCH = 1024
 
 
-def sequence_arrays(prepared: PreparedDataset) -> SequenceArrays:
-    """The prepared sequences as training arrays; timestamps only when they are real times."""
-    sequences = prepared.sequences
-    real_times = prepared.events.time_resolution != "order"
-    return SequenceArrays(
-        sequences.offsets,
-        sequences.items.astype(np.int64),
-        sequences.event_types.astype(np.int64),
-        sequences.timestamps if real_times else None,
-    )
-
-
-class Shopformer:
+class Shopformer(FittedBehaviourModel):
     """Next-item recommender over a shop's event log (scikit-learn style estimator).
 
     Args:
@@ -83,8 +74,8 @@ class Shopformer:
         text_model: str = DEFAULT_TEXT_MODEL,
         text_cache_dir: str | Path | None = None,
     ) -> None:
-        self.model_config = _validated(ModelConfig, model, "model")
-        self.train_config = _validated(TrainConfig, train, "train")
+        self.model_config = validated(ModelConfig, model, "model")
+        self.train_config = validated(TrainConfig, train, "train")
         self.text_model = text_model
         self.text_cache_dir = text_cache_dir
 
@@ -110,13 +101,13 @@ class Shopformer:
         `exclude_last` events at the end of every sequence are kept out of both (a test split).
         """
         prepared = data if isinstance(data, PreparedDataset) else prepare(data, PrepareConfig())
-        arrays = sequence_arrays(prepared).drop_last(exclude_last)
+        arrays = prepared.arrays().drop_last(exclude_last)
         if int((arrays.lengths >= 2).sum()) == 0:
             raise ShopformerError("no user has two or more events: there is nothing to learn the next item from")
         features = self._item_features(prepared)
         self.model_config_ = _effective_config(self.model_config, features, prepared)
         n_event_types = len(prepared.sequences.event_vocabulary) + FIRST_CODE
-        torch.manual_seed(self.train_config.seed)
+        set_seed(self.train_config.seed)
         self.model_ = BehaviourTransformer.for_items(self.model_config_, features, n_event_types)
         trainer = Trainer(self.model_, self.train_config, callbacks=callbacks,
                           checkpoint_path=checkpoint_path, metrics_path=metrics_path)
@@ -181,10 +172,6 @@ class Shopformer:
 
     # ----------------------------------------------------------------------------- scoring
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise ShopformerError("this Shopformer is not fitted yet: call fit(data) or Shopformer.load(bundle_dir)")
-
     def score_histories(self, histories: SequenceArrays) -> torch.Tensor:
         """Scores `(n_histories, n_items)` of the next item after each (non-empty) history:
         the Transformer's log-probabilities blended with the transition prior."""
@@ -205,17 +192,14 @@ class Shopformer:
                 parts.append(torch.log_softmax(model.scores(hidden), dim=1))
         return torch.cat(parts) if parts else torch.zeros((0, model.n_items))
 
-    def score_items(self, item_codes: np.ndarray) -> torch.Tensor:
-        """Scores `(b, n_items)` after left-padded item-code rows `(b, length)` (0 pads).
+    def score_items(self, histories: SequenceArrays) -> torch.Tensor:
+        """Scores `(n, n_items)` after item-code-only histories (their event types and times ignored).
 
         Event types are filled with the most common type in training (no times): the form in which
         evaluation harnesses pass histories.
         """
-        item_codes = np.asarray(item_codes, dtype=np.int64)
-        present = item_codes != PADDING_CODE
-        offsets = np.concatenate([[0], np.cumsum(present.sum(1))]).astype(np.int64)
-        items = item_codes[present]
-        return self.score_histories(SequenceArrays(offsets, items, np.full_like(items, self.default_event_type_)))
+        items = np.asarray(histories.items, dtype=np.int64)
+        return self.score_histories(SequenceArrays(histories.offsets, items, np.full_like(items, self.default_event_type_)))
 
     # ----------------------------------------------------------------------------- recommending
 
@@ -241,20 +225,19 @@ class Shopformer:
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
         if users is not None:
-            keys, histories = [str(u) for u in users], self._user_histories(users)
+            keys, histories = [str(u) for u in users], self.user_histories(users)
         else:
             keys, histories = [str(i) for i in range(len(sequences))], self._sequence_histories(sequences)
         scores, from_model = self.scores_with_fallback(histories)
         allowed = self._candidate_mask(items)
-        scores[:, ~allowed] = -np.inf
-        if filter_seen:
-            rows = np.repeat(np.arange(len(keys)), histories.lengths)
-            scores[rows, histories.items] = -np.inf
-        return self._top_k_table(keys, scores, from_model, min(k, int(allowed.sum())))
+        exclude = history_cells(histories) if filter_seen else None
+        top = top_k_items(scores, min(k, int(allowed.sum())), exclude=exclude, allowed=allowed)
+        return self._top_k_table(keys, *top, from_model)
 
-    def _user_histories(self, users: Sequence[str]) -> SequenceArrays:
+    def user_histories(self, users: Sequence[str]) -> SequenceArrays:
         """Stored recent events of each user (rows of `histories_` are user codes; unknown = empty)."""
-        return self.histories_.rows(self.user_encoder_.transform([str(u) for u in users]))
+        self._check_fitted()
+        return self.histories_.rows(self.encode_users(users))
 
     def _sequence_histories(self, sequences: Sequence[Sequence[str]]) -> SequenceArrays:
         if isinstance(sequences, str) or any(isinstance(s, str) for s in sequences):
@@ -288,9 +271,8 @@ class Shopformer:
             raise ConfigError("none of the requested candidate items is known to this model")
         return allowed
 
-    def _top_k_table(self, keys: list[str], scores: np.ndarray, from_model: np.ndarray, k: int) -> pl.DataFrame:
-        top_scores, top_codes = torch.topk(torch.from_numpy(scores), k, dim=1)
-        top_scores, top_codes = top_scores.numpy(), top_codes.numpy()
+    def _top_k_table(self, keys: list[str], top_codes: np.ndarray, top_scores: np.ndarray, from_model: np.ndarray) -> pl.DataFrame:
+        k = top_codes.shape[1]
         valid = np.isfinite(top_scores)  # fewer than k candidates left after filtering
         rows = np.repeat(np.arange(len(keys)), k).reshape(len(keys), k)[valid]
         item_ids = self.item_features_.item_ids[top_codes[valid]]
@@ -318,18 +300,8 @@ class Shopformer:
         histories, targets = all_histories.rows(np.flatnonzero(known)), all_targets[known]
         if not len(targets):
             raise ShopformerError("no user in the evaluation data has a history and a target item known to the model")
-        done = 0
-
-        def scorer(batch: list[np.ndarray]) -> torch.Tensor:
-            # Batches arrive in order; scoring from `histories` keeps event types and times, which
-            # the harness's item-only batches do not carry.
-            nonlocal done
-            rows = np.arange(done, done + len(batch))
-            done += len(batch)
-            return self.score_histories(histories.rows(rows))
-
-        metrics = evaluate_next_item(scorer, (histories.offsets, histories.items), targets,
-                                     self.item_features_.n_items, filter_seen=filter_seen, progress=progress)
+        metrics = evaluate_next_item(self.score_histories, histories, targets, self.item_features_.n_items,
+                                     filter_seen=filter_seen, progress=progress)
         share = len(targets) / len(all_targets)
         for name in [m for m in metrics if m.split("@")[0] in ("hr", "recall", "ndcg", "mrr")]:
             metrics[name] *= share  # unknown targets are misses
@@ -338,7 +310,7 @@ class Shopformer:
 
     def _encoded_arrays(self, prepared: PreparedDataset) -> SequenceArrays:
         """The prepared data's sequences with item and event-type codes of this model."""
-        arrays = sequence_arrays(prepared)
+        arrays = prepared.arrays()
         item_codes = np.concatenate([[PADDING_CODE, UNKNOWN_CODE], self.item_features_.codes(prepared.item_encoder.classes_.to_list())])
         type_codes = LabelEncoder.from_classes(self.event_vocabulary_).transform(list(prepared.sequences.event_vocabulary))
         type_codes = np.concatenate([[PADDING_CODE, UNKNOWN_CODE], type_codes])
@@ -347,32 +319,42 @@ class Shopformer:
 
     # ----------------------------------------------------------------------------- persistence
 
+    def to_state(self) -> EstimatorState:
+        """Everything this fitted model is, as plain tensors, arrays and JSON (what the bundle holds)."""
+        self._check_fitted()
+        meta = {"model": self.model_config_.model_dump(mode="json"), "train": self.train_config.model_dump(mode="json"),
+                "text_model": self.text_model, "event_vocabulary": list(self.event_vocabulary_),
+                "default_event_type": self.default_event_type_, "time_resolution": self.time_resolution_,
+                "best_epoch": self.best_epoch_, "train_seconds": self.train_seconds_, "history": self.history_}
+        return EstimatorState(meta, dict(self.model_.state_dict()), self.item_features_, self.user_encoder_,
+                              self.prior_, self.histories_, self.popularity_)
+
+    @classmethod
+    def from_state(cls, state: EstimatorState) -> Shopformer:
+        """The fitted model `state` describes (the inverse of `to_state`)."""
+        meta = state.meta
+        estimator = cls(model=meta["model"], train=meta["train"], text_model=meta["text_model"])
+        estimator.model_config_ = estimator.model_config
+        model = BehaviourTransformer.for_items(estimator.model_config_, state.item_features,
+                                               len(meta["event_vocabulary"]) + FIRST_CODE)
+        model.load_state_dict(state.weights)
+        estimator.model_, estimator.item_features_ = model.eval(), state.item_features
+        estimator.user_encoder_, estimator.prior_ = state.user_encoder, state.prior
+        estimator.histories_, estimator.popularity_ = state.histories, state.popularity
+        estimator.event_vocabulary_ = tuple(meta["event_vocabulary"])
+        estimator.default_event_type_, estimator.time_resolution_ = meta["default_event_type"], meta["time_resolution"]
+        estimator.best_epoch_, estimator.train_seconds_ = meta["best_epoch"], meta["train_seconds"]
+        estimator.history_ = meta["history"]
+        return estimator
+
     def save(self, directory: str | Path) -> Path:
         """Writes the bundle folder (config JSON, safetensors weights, npz arrays; no pickle)."""
-        from shopformer.predict.bundle import save_bundle
-
-        self._check_fitted()
-        return save_bundle(self, directory)
+        return write_bundle(self.to_state(), directory)
 
     @classmethod
     def load(cls, directory: str | Path) -> Shopformer:
         """Reads a bundle written by `save`."""
-        from shopformer.predict.bundle import load_bundle
-
-        return load_bundle(cls, directory)
-
-
-def _validated(config_class: type, value: Any, name: str) -> Any:
-    if value is None:
-        return config_class()
-    if isinstance(value, config_class):
-        return value
-    if not isinstance(value, dict):
-        raise ConfigError(f"{name} must be a {config_class.__name__} or a dict, got {type(value).__name__}")
-    try:
-        return config_class(**value)
-    except ValueError as exc:  # pydantic's ValidationError names every bad key
-        raise ConfigError(f"invalid {name} config: {exc}") from None
+        return cls.from_state(read_bundle(directory))
 
 
 def _effective_config(config: ModelConfig, features: ItemFeatures, prepared: PreparedDataset) -> ModelConfig:

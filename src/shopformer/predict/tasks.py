@@ -24,16 +24,27 @@ from tqdm.auto import tqdm
 
 from shopformer.data.schema import Catalog, Dataset, EventLog
 from shopformer.errors import ConfigError, DataError
+from shopformer.evaluate.binary import classification_metrics
 from shopformer.tasks.base import TASKS, TaskContext, TaskExamples, TaskModel
-from shopformer.benchmark.tasks import shopformer_family
 from shopformer.tasks.calibration import CalibratedModel
 from shopformer.tasks.examples import (
-    DAY, TaskConfig, build_examples, live_context, live_examples, split_times, task_context,
+    DAY,
+    TaskConfig,
+    build_examples,
+    live_context,
+    live_examples,
+    split_times,
+    task_context,
 )
-from shopformer.evaluate.binary import classification_metrics
-from shopformer.tasks.models import MODEL_FACTORIES, load_model, make_model
+from shopformer.tasks.models import (
+    MODEL_FACTORIES,
+    load_model,
+    make_model,
+    shopformer_family,
+)
+from shopformer.tasks.shared import SharedBehaviour
 
-__all__ = ["TaskPredictor", "bundle_shared", "default_model"]
+__all__ = ["TaskPredictor", "behaviour_source", "bundle_shared", "default_model"]
 
 _FORMAT, _VERSION = "shopformer.tasks", 1
 _CATALOG_COLUMNS = ("item_id", "price", "category")
@@ -44,13 +55,31 @@ def default_model() -> str:
     return "shopformer" if "shopformer" in MODEL_FACTORIES else "lightgbm"
 
 
-def bundle_shared(bundle_dir: str | Path, model: str) -> dict:
-    """What task models fitted onto a bundle share: its folder and, for Shopformer's, its behaviour model."""
-    shared: dict = {"bundle_dir": Path(bundle_dir)}
-    if shopformer_family(model):
-        from shopformer.predict.estimator import Shopformer  # torch-heavy: only for the Transformer task models
+def _fit_behaviour(prepared, train: dict, model: dict | None):
+    from shopformer.predict.estimator import (
+        Shopformer,  # torch-heavy: only for the Transformer task models
+    )
 
-        shared["behaviour_model"] = Shopformer.load(bundle_dir)
+    return Shopformer(model=model, train=train).fit(prepared)
+
+
+def _load_behaviour(folder: Path):
+    from shopformer.predict.estimator import Shopformer
+
+    return Shopformer.load(folder)
+
+
+def behaviour_source(bundle_dir: str | Path | None = None) -> SharedBehaviour:
+    """What the task models of one dataset share: a `Shopformer` fitted or loaded when one needs it."""
+    return SharedBehaviour(fit=_fit_behaviour, load=_load_behaviour,
+                           bundle_dir=None if bundle_dir is None else Path(bundle_dir))
+
+
+def bundle_shared(bundle_dir: str | Path, model: str) -> SharedBehaviour:
+    """What task models fitted onto a bundle share: its folder and, for Shopformer's, its behaviour model."""
+    shared = behaviour_source(bundle_dir)
+    if shopformer_family(model):
+        shared.model = _load_behaviour(Path(bundle_dir))
     return shared
 
 
@@ -63,12 +92,12 @@ class TaskPredictor:
 
     @classmethod
     def fit(cls, dataset: Dataset, tasks: tuple[str, ...] = TASKS, model: str | None = None,
-            config: TaskConfig | None = None, shared: dict | None = None) -> TaskPredictor:
+            config: TaskConfig | None = None, shared: SharedBehaviour | None = None) -> TaskPredictor:
         """Fits `model` (default `default_model()`) on every task: train examples, calibrated on valid.
 
         The test split is scored once, for the record in `info` (it is never used for a choice).
         """
-        config, model, shared = config or TaskConfig(), model or default_model(), {} if shared is None else shared
+        config, model, shared = config or TaskConfig(), model or default_model(), shared or behaviour_source()
         context = task_context(dataset.events, dataset.catalog, config)
         # The horizon the models learned, stated explicitly (the default depends on the log's span).
         horizon = split_times(context.events, context.time_resolution, config).horizon // DAY
@@ -168,11 +197,12 @@ class TaskPredictor:
         return folder
 
     @classmethod
-    def load(cls, bundle_dir: str | Path, shared: dict | None = None) -> TaskPredictor:
+    def load(cls, bundle_dir: str | Path, shared: SharedBehaviour | None = None) -> TaskPredictor:
         """The task models saved in `bundle_dir/tasks/`; a clear error when there are none."""
         folder = Path(bundle_dir) / "tasks"
         meta = _read_meta(folder)
-        shared = {"bundle_dir": Path(bundle_dir)} | (shared or {})
+        shared = shared or behaviour_source(bundle_dir)
+        shared.bundle_dir = shared.bundle_dir or Path(bundle_dir)
         models = {task: CalibratedModel.load(folder / task, load_model(folder / task / "model", shared))
                   for task in meta["tasks"]}
         catalog_path = folder / "catalog.parquet"

@@ -24,8 +24,19 @@ from shopformer.errors import ShopformerError
 from shopformer.serve.engine import Engine, Recommendation, UnavailableError
 from shopformer.serve.limits import BodySizeLimit, RequestMetrics
 from shopformer.serve.schemas import (
-    MAX_K, ErrorOut, EventsIn, EventsOut, ForgetOut, PredictionsOut, RecommendationsOut, ReloadIn, SearchOut,
-    SessionIn, SimilarOut, UserEventsOut, UserStateOut,
+    MAX_K,
+    ErrorOut,
+    EventsIn,
+    EventsOut,
+    ForgetOut,
+    PredictionsOut,
+    RecommendationsOut,
+    ReloadIn,
+    SearchOut,
+    SessionIn,
+    SimilarOut,
+    UserEventsOut,
+    UserStateOut,
 )
 from shopformer.serve.service import Service
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import torch
 
 from shopformer.data.codes import FIRST_CODE
 from shopformer.errors import ShopformerError
+from shopformer.evaluate.ranking import top_k_items
 from shopformer.features.text import TextEncoder
 from shopformer.predict.estimator import Shopformer
 from shopformer.serve.state import UserStates
@@ -67,7 +67,7 @@ class Engine:
 
     def __init__(self, model: Shopformer, bundle_dir: Path, text_cache_dir: Path | None) -> None:
         self.model, self.bundle_dir, self._text_cache_dir = model, bundle_dir, text_cache_dir
-        features = model.item_features_
+        features = model.item_features
         self.item_ids = features.item_ids.astype(str)
         self.item_codes = {item: code for code, item in enumerate(self.item_ids[FIRST_CODE:].tolist(), FIRST_CODE)}
         self.n_items = features.n_items
@@ -110,13 +110,8 @@ class Engine:
         """Top items after each history, all histories scored in one `score_histories` call."""
         # The library's cold-start rule: popularity where a history has no known item.
         scores, known = self.model.scores_with_fallback(self.states.sequences([q.history for q in queries]))
-        for row, query in enumerate(queries):
-            if query.filter_seen:
-                scores[row, query.history[0]] = -np.inf
-            if query.allowed is not None:
-                scores[row, ~query.allowed] = -np.inf
         k = min(max(q.k for q in queries), self.n_items - FIRST_CODE)
-        top_scores, top_codes = (t.numpy() for t in torch.topk(torch.from_numpy(scores), k, dim=1))
+        top_codes, top_scores = top_k_items(scores, k, exclude=_seen_cells(queries), allowed=_allowed_rows(queries, self.n_items))
         results = []
         for row, query in enumerate(queries):
             keep = np.isfinite(top_scores[row, : query.k])
@@ -129,7 +124,7 @@ class Engine:
         """Items in `category` or below it: a full path ("Beauty > Skincare") or one level's name."""
         wanted = category.strip().lower()
         if wanted not in self._category_masks:
-            paths = self.model.item_features_.vocabularies.categories
+            paths = self.model.item_features.vocabularies.categories
             if not paths:
                 raise UnavailableError("this bundle's catalog has no categories", "train with a catalog that has a category column")
             query = [part.strip() for part in wanted.split(">")]
@@ -139,7 +134,7 @@ class Engine:
                 raise LookupError(f"no item is in the category {category!r}")
             if len(self._category_masks) > 256:
                 self._category_masks.clear()
-            self._category_masks[wanted] = np.isin(self.model.item_features_.category, matched)
+            self._category_masks[wanted] = np.isin(self.model.item_features.category, matched)
         return self._category_masks[wanted]
 
     # ----------------------------------------------------------------------------- item vectors
@@ -147,8 +142,7 @@ class Engine:
     @cached_property
     def item_index(self) -> VectorIndex:
         """The model's item vectors (the output layer the scores are computed with)."""
-        with torch.no_grad():
-            table = self.model.model_.item_table().numpy()
+        table = self.model.item_vectors()
         usable = np.arange(self.n_items) >= FIRST_CODE
         return VectorIndex(table, usable)
 
@@ -215,7 +209,9 @@ class Engine:
         self.check_prediction_heads()
         if self._predictor is None:
             try:
-                from shopformer.predict.tasks import TaskPredictor  # heavy and optional: only when asked for
+                from shopformer.predict.tasks import (
+                    TaskPredictor,  # heavy and optional: only when asked for
+                )
 
                 self._predictor = TaskPredictor.load(self.bundle_dir)
             except ImportError as exc:
@@ -228,3 +224,18 @@ def _category_matches(path: list[str], query: list[str]) -> bool:
     if path[: len(query)] == query:
         return True
     return len(query) == 1 and query[0] in path
+
+
+def _seen_cells(queries: Sequence[RecommendationQuery]) -> tuple[np.ndarray, np.ndarray]:
+    """(row, item code) of the history items of the queries that filter seen items."""
+    seen = [(row, q.history[0]) for row, q in enumerate(queries) if q.filter_seen]
+    rows = [np.full(len(codes), row, dtype=np.int64) for row, codes in seen]
+    empty = np.zeros(0, dtype=np.int64)
+    return (np.concatenate(rows), np.concatenate([codes for _, codes in seen])) if seen else (empty, empty)
+
+
+def _allowed_rows(queries: Sequence[RecommendationQuery], n_items: int) -> np.ndarray | None:
+    """A `(len(queries), n_items)` candidate mask, or None when no query restricts its candidates."""
+    if all(q.allowed is None for q in queries):
+        return None
+    return np.stack([np.ones(n_items, dtype=bool) if q.allowed is None else q.allowed for q in queries])

@@ -20,9 +20,9 @@ import numpy as np
 import polars as pl
 
 from shopformer.data.codes import FIRST_CODE, UNKNOWN_CODE
+from shopformer.data.sequences import SequenceArrays
 from shopformer.predict.estimator import Shopformer
 from shopformer.serve.store import user_hash
-from shopformer.data.sequences import SequenceArrays
 
 __all__ = ["History", "UserStates"]
 
@@ -52,13 +52,13 @@ class UserStates:
     """Recent-event sequences of every user the bundle or the event store knows."""
 
     def __init__(self, model: Shopformer, item_codes: dict[str, int], forgotten: set[str]) -> None:
-        self.max_len = model.model_config_.max_len
-        self._bundle = model.histories_
-        self._bundle_row = {user: code for code, user in enumerate(model.user_encoder_.classes_.to_list(), FIRST_CODE)}
+        self.max_len = model.max_len
+        self._bundle = model.stored_histories()
+        self._bundle_row = {user: code for code, user in enumerate(model.known_users(), FIRST_CODE)}
         self._item_codes = item_codes
-        self._type_codes = {name: code for code, name in enumerate(model.event_vocabulary_, FIRST_CODE)}
-        self._default_type = model.default_event_type_
-        self.uses_times = model.histories_.timestamps is not None
+        self._type_codes = {name: code for code, name in enumerate(model.event_vocabulary, FIRST_CODE)}
+        self._default_type = model.default_event_type
+        self.uses_times = self._bundle.timestamps is not None
         self._forgotten = set(forgotten)
         self._ingested: dict[str, History] = {}
 

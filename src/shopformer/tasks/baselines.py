@@ -18,9 +18,9 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from shopformer.errors import DataError
+from shopformer.evaluate.binary import roc_auc
 from shopformer.tasks.base import TaskContext, TaskExamples
 from shopformer.tasks.features import example_features
-from shopformer.evaluate.binary import roc_auc
 
 __all__ = ["LightGBMModel", "LogisticModel", "model_meta", "read_model_json"]
 

@@ -17,8 +17,8 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from shopformer.errors import ConfigError, DataError
-from shopformer.tasks.base import TaskContext, TaskExamples, TaskModel
 from shopformer.evaluate.binary import logloss
+from shopformer.tasks.base import TaskContext, TaskExamples, TaskModel
 
 __all__ = ["CalibratedModel", "Calibrator", "METHODS", "fit_calibrator", "load_calibrator"]
 

@@ -28,7 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shopformer.data.prepare import Sessionizer, sort_by_user_time
 from shopformer.data.schema import CANONICAL_EVENT_TYPES, Catalog, EventLog
 from shopformer.errors import ConfigError, DataError
-from shopformer.tasks.base import BINARY_CLASSES, EXAMPLE_COLUMNS, TASKS, TaskContext, TaskExamples
+from shopformer.tasks.base import (
+    BINARY_CLASSES,
+    EXAMPLE_COLUMNS,
+    TASKS,
+    TaskContext,
+    TaskExamples,
+)
 
 __all__ = ["DAY", "SplitTimes", "TaskConfig", "build_examples", "event_classes", "live_context", "live_examples", "split_times",
            "task_context"]

@@ -23,18 +23,25 @@ import lightgbm as lgb
 import numpy as np
 
 from shopformer.errors import ShopformerError
-from shopformer.predict.estimator import Shopformer
+from shopformer.models.base import BehaviourModel
+from shopformer.runtime import torch_threads
 from shopformer.tasks.base import TaskContext, TaskExamples
 from shopformer.tasks.baselines import read_model_json, tuned_booster
 from shopformer.tasks.features import example_features
-from shopformer.tasks.transformer_inputs import TaskInputs, example_rows, learnable_rows, task_inputs, unseen_future
+from shopformer.tasks.shared import SharedBehaviour
+from shopformer.tasks.transformer_inputs import (
+    TaskInputs,
+    example_rows,
+    learnable_rows,
+    task_inputs,
+    unseen_future,
+)
 from shopformer.tasks.transformer_models import (
     TransformerTaskModel,
     frozen_states,
     load_transformer_model,
     pretrained_behaviour_model,
 )
-from shopformer.runtime import torch_threads
 
 __all__ = ["HybridTaskModel", "hybrid_factory", "load_hybrid_model"]
 
@@ -46,14 +53,14 @@ class HybridTaskModel:
     """LightGBM on hand-crafted features + cross-fitted Transformer head scores + state components.
 
     Args:
-        behaviour: the fitted behaviour `Shopformer`.
+        behaviour: the fitted behaviour model.
         name: the model's name in results (`shopformer` when it is the default).
         components: principal components of the pooled user state given to the booster.
         folds: cross-fitting folds of the head scores on the training examples.
         save_behaviour: `save` writes the behaviour model too (pre-trained here, in no bundle).
     """
 
-    def __init__(self, behaviour: Shopformer, *, name: str = _KIND, components: int = 8, folds: int = 3,
+    def __init__(self, behaviour: BehaviourModel, *, name: str = _KIND, components: int = 8, folds: int = 3,
                  save_behaviour: bool = False, num_threads: int = 1) -> None:
         self.name, self.behaviour, self.components, self.folds = name, behaviour, components, folds
         self.save_behaviour, self.num_threads = save_behaviour, num_threads
@@ -71,9 +78,9 @@ class HybridTaskModel:
         self.mask_seen_ = not (clean[0].all() and clean[1].all())
         inputs = task_inputs(self.behaviour, train, context), task_inputs(self.behaviour, valid, context)
         # The frozen states of every example, once: the heads' row subsets below and the booster share them.
-        with torch_threads(self.behaviour.train_config.num_threads):
+        with torch_threads(self.behaviour.num_threads):
             for part in inputs:
-                frozen_states(self.behaviour.model_, part)
+                frozen_states(self.behaviour.transformer, part)
         head_train, head_valid = example_rows(train, clean[0]), example_rows(valid, clean[1])
         train_in, valid_in = inputs[0].rows(np.flatnonzero(clean[0])), inputs[1].rows(np.flatnonzero(clean[1]))
         self.head_ = self._head().fit_inputs(train.task, train.classes, train_in, head_train.labels, valid_in,
@@ -145,7 +152,7 @@ def _spread(scores: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return full
 
 
-def load_hybrid_model(directory: str | Path, shared: dict) -> HybridTaskModel:
+def load_hybrid_model(directory: str | Path, shared: SharedBehaviour) -> HybridTaskModel:
     """A saved `HybridTaskModel` (its head on the behaviour model saved beside it or the bundle's)."""
     directory = Path(directory)
     meta = read_model_json(directory, _KIND)
@@ -162,8 +169,7 @@ def load_hybrid_model(directory: str | Path, shared: dict) -> HybridTaskModel:
 def hybrid_factory(name: str):
     """A `MODEL_FACTORIES` entry: the hybrid named `name`, on the dataset's shared behaviour model."""
 
-    def make(context: TaskContext, shared: dict) -> HybridTaskModel:
-        return HybridTaskModel(pretrained_behaviour_model(context, shared), name=name,
-                               save_behaviour=shared.get("behaviour_pretrained", False))
+    def make(context: TaskContext, shared: SharedBehaviour) -> HybridTaskModel:
+        return HybridTaskModel(pretrained_behaviour_model(context, shared), name=name, save_behaviour=shared.pretrained)
 
     return make

@@ -20,12 +20,12 @@ import polars as pl
 import torch
 from torch import Tensor
 
-from shopformer.data.prepare import LabelEncoder
 from shopformer.data.codes import UNKNOWN_CODE
+from shopformer.data.prepare import LabelEncoder
 from shopformer.data.schema import CANONICAL_EVENT_TYPES
-from shopformer.predict.estimator import Shopformer
-from shopformer.tasks.base import TaskContext, TaskExamples, visible_events
 from shopformer.data.sequences import SequenceArrays
+from shopformer.models.base import BehaviourModel
+from shopformer.tasks.base import TaskContext, TaskExamples, visible_events
 from shopformer.train.batches import gather_windows
 
 __all__ = ["CANDIDATE_EXTRAS", "EXTRAS", "NEXT_ITEM_EXTRAS", "TaskInputs", "example_rows", "learnable_rows", "task_inputs", "unseen_future"]
@@ -71,7 +71,7 @@ class TaskInputs:
         return batch.items if batch.items.shape[1] else torch.zeros((len(rows), 1), dtype=torch.long)
 
 
-def task_inputs(behaviour: Shopformer, examples: TaskExamples, context: TaskContext) -> TaskInputs:
+def task_inputs(behaviour: BehaviourModel, examples: TaskExamples, context: TaskContext) -> TaskInputs:
     """Encodes every example's visible events for `behaviour` (vectorised, no per-event loop)."""
     rows = examples.frame.select("example_id", "cutoff").with_row_index("row")
     visible = visible_events(context, examples).join(rows, on="example_id").sort("row", "position")
@@ -79,7 +79,7 @@ def task_inputs(behaviour: Shopformer, examples: TaskExamples, context: TaskCont
     extras = [summary[name].to_numpy() for name in EXTRAS]
     from_end = pl.len().over("row").cast(pl.Int64) - pl.int_range(pl.len(), dtype=pl.Int64).over("row")
     session = pl.col("session_id") == pl.col("session_id").last().over("row") if "session_id" in visible.columns else pl.lit(True)
-    recent = visible.filter(from_end <= behaviour.model_config_.max_len).with_columns(in_session=session)
+    recent = visible.filter(from_end <= behaviour.max_len).with_columns(in_session=session)
     histories, in_session = _encode(behaviour, recent, examples.frame.height, rows["cutoff"].to_numpy())
     session_counts = np.bincount(np.repeat(np.arange(len(histories.lengths)), histories.lengths)[in_session],
                                  minlength=len(histories.lengths))
@@ -87,7 +87,7 @@ def task_inputs(behaviour: Shopformer, examples: TaskExamples, context: TaskCont
                                    histories.items[in_session])
     candidates = None
     if "item_id" in examples.frame.columns:
-        candidates = behaviour.item_features_.codes(examples.frame["item_id"].to_list()).astype(np.int64)
+        candidates = behaviour.item_codes(examples.frame["item_id"].to_list()).astype(np.int64)
         candidate = _candidate_summary(visible, examples.frame.select("item_id").with_row_index("row"), rows)
         extras += [candidate[name].to_numpy() for name in CANDIDATE_EXTRAS[:-1]]
     inputs = TaskInputs(histories, session_items, np.zeros((len(histories.lengths), 0), np.float32), candidates)
@@ -96,7 +96,7 @@ def task_inputs(behaviour: Shopformer, examples: TaskExamples, context: TaskCont
     return inputs
 
 
-def _next_item_extras(behaviour: Shopformer, inputs: TaskInputs) -> list[np.ndarray]:
+def _next_item_extras(behaviour: BehaviourModel, inputs: TaskInputs) -> list[np.ndarray]:
     """`NEXT_ITEM_EXTRAS` (+ log P(next item = candidate) with candidates) from the pre-trained
     model's next-item log-probabilities, transition prior blended in, one batch at a time."""
     n, candidates = len(inputs.histories.lengths), inputs.candidates
@@ -117,7 +117,7 @@ def _next_item_extras(behaviour: Shopformer, inputs: TaskInputs) -> list[np.ndar
     return list(out.T)
 
 
-def unseen_future(behaviour: Shopformer, examples: TaskExamples) -> np.ndarray:
+def unseen_future(behaviour: BehaviourModel, examples: TaskExamples) -> np.ndarray:
     """Whether `behaviour` was pre-trained without any event at or after each example's cut-off.
 
     A next-item model trained on a user's later events has learned, at that user's cut-off, that
@@ -126,9 +126,9 @@ def unseen_future(behaviour: Shopformer, examples: TaskExamples) -> np.ndarray:
     future the encoder never saw: users it was not trained on, or cut-offs after its last event.
     """
     frame = examples.frame
-    seen_user = behaviour.user_encoder_.transform(frame["user_id"]) != UNKNOWN_CODE
-    times = behaviour.histories_.timestamps
-    last_event = int(times.max()) if times is not None and len(times) else np.iinfo(np.int64).max
+    seen_user = behaviour.encode_users(frame["user_id"].to_list()) != UNKNOWN_CODE
+    last_event = behaviour.last_event_time()
+    last_event = np.iinfo(np.int64).max if last_event is None else last_event
     return ~seen_user | (frame["cutoff"].to_numpy() > last_event)
 
 
@@ -170,14 +170,14 @@ def _candidate_summary(visible: pl.DataFrame, candidates: pl.DataFrame, rows: pl
     )
 
 
-def _encode(behaviour: Shopformer, recent: pl.DataFrame, n_rows: int, cutoffs: np.ndarray):
+def _encode(behaviour: BehaviourModel, recent: pl.DataFrame, n_rows: int, cutoffs: np.ndarray):
     """CSR sequences of behaviour-model codes, and which of their events are in the current session;
     an example without visible events gets one unknown-item event at its cut-off, so every row has
     a state to read."""
     counts = np.bincount(recent["row"].to_numpy(), minlength=n_rows)
     empty = np.flatnonzero(counts == 0)
-    items = behaviour.item_features_.codes(recent["item_id"].to_list()).astype(np.int64)
-    types = LabelEncoder.from_classes(behaviour.event_vocabulary_).transform(recent["event_type"]).astype(np.int64)
+    items = behaviour.item_codes(recent["item_id"].to_list()).astype(np.int64)
+    types = LabelEncoder.from_classes(behaviour.event_vocabulary).transform(recent["event_type"]).astype(np.int64)
     times = recent["timestamp"].to_numpy().astype(np.int64)
     in_session = recent["in_session"].to_numpy()
     if len(empty):
@@ -186,11 +186,11 @@ def _encode(behaviour: Shopformer, recent: pl.DataFrame, n_rows: int, cutoffs: n
         times, in_session = np.insert(times, at, cutoffs[empty]), np.insert(in_session, at, False)
         counts[empty] = 1
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    histories = SequenceArrays(offsets, items, types, times if behaviour.model_config_.use_time_gaps else None)
+    histories = SequenceArrays(offsets, items, types, times if behaviour.uses_time_gaps else None)
     return histories, in_session
 
 
-def learnable_rows(behaviour: Shopformer, examples: TaskExamples) -> np.ndarray:
+def learnable_rows(behaviour: BehaviourModel, examples: TaskExamples) -> np.ndarray:
     """The examples heads learn from: `unseen_future`, or all of them where that leaves one class or
     too few (a bundle trained on every user up to the end of the log: there is no cleaner choice)."""
     keep = unseen_future(behaviour, examples)

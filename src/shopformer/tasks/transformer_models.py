@@ -12,11 +12,11 @@ never saw (`learnable_rows`). Positives are up-weighted by the class ratio while
 raw probabilities are not calibrated: the `CalibratedModel` wrapper every task model goes through
 calibrates them on validation.
 
-The behaviour model is a fitted `Shopformer`: the caller's bundle (`shared["behaviour_model"]`),
-or pre-trained once per dataset on `context.training_events()` (`pretrained_behaviour_model`).
-Saved models are JSON + safetensors. Loading needs the same behaviour model: the bundle's own
-(`shared["bundle_dir"]`, `shared["behaviour_model"]`), or, when it was pre-trained here, the copy
-saved beside the task model.
+The behaviour model (a `models.base.BehaviourModel`) is the caller's bundle (`shared.model`), or
+pre-trained once per dataset on `context.training_events()` (`pretrained_behaviour_model`) with the
+`shared.fit` that `predict/` hands over. Saved models are JSON + safetensors. Loading needs the same
+behaviour model: the bundle's own (`shared.bundle_dir`, `shared.model`), or, when it was pre-trained
+here, the copy saved beside the task model.
 """
 
 from __future__ import annotations
@@ -35,15 +35,21 @@ from torch import Tensor, nn
 
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.data.schema import Dataset, EventLog
+from shopformer.data.sequences import SequenceArrays
 from shopformer.errors import ShopformerError
-from shopformer.predict.estimator import Shopformer
+from shopformer.evaluate.binary import roc_auc
+from shopformer.models.base import BehaviourModel
+from shopformer.runtime import torch_threads
 from shopformer.tasks.base import TaskContext, TaskExamples
 from shopformer.tasks.heads import HeadTraining, TaskHead, fit_head, pool_states
-from shopformer.evaluate.binary import roc_auc
-from shopformer.tasks.transformer_inputs import TaskInputs, example_rows, learnable_rows, task_inputs
-from shopformer.data.sequences import SequenceArrays
+from shopformer.tasks.shared import SharedBehaviour
+from shopformer.tasks.transformer_inputs import (
+    TaskInputs,
+    example_rows,
+    learnable_rows,
+    task_inputs,
+)
 from shopformer.train.batches import gather_windows
-from shopformer.runtime import torch_threads
 
 __all__ = ["FINETUNE", "PRETRAIN", "TransformerTaskModel", "bundle_behaviour_model", "frozen_states",
            "load_transformer_model", "pretrained_behaviour_model", "transformer_factory"]
@@ -58,39 +64,47 @@ FINETUNE = HeadTraining(max_epochs=30, patience=3, max_seconds=40.0)
 _FORMAT = "shopformer.task_model"
 
 
-def pretrained_behaviour_model(context: TaskContext, shared: dict, train: dict | None = None,
-                               model: dict | None = None) -> Shopformer:
-    """The behaviour model every task of a dataset shares: `shared["behaviour_model"]` if set,
-    else a `Shopformer` pre-trained on the label-free training events of half the users (stored in
+def pretrained_behaviour_model(context: TaskContext, shared: SharedBehaviour, train: dict | None = None,
+                               model: dict | None = None) -> BehaviourModel:
+    """The behaviour model every task of a dataset shares: `shared.model` if set, else one
+    pre-trained by `shared.fit` on the label-free training events of half the users (kept in
     `shared`): the other half are users whose futures it never saw (see `unseen_future`).
 
     Catalog items never seen while pre-training get vectors from their side features (cold start),
     so candidates of later cut-offs are not all the same unknown item.
     """
-    if "behaviour_model" not in shared:
+    if shared.model is None:
+        if shared.fit is None:
+            raise ShopformerError("a Shopformer task model needs a behaviour model or a way to fit one")
         events = context.training_events().drop("position")
         events = events.filter(pl.col("user_id").hash(seed=0) % 2 == 0)
         dataset = Dataset("task-pretraining", EventLog(events, context.time_resolution), context.catalog)
-        behaviour = Shopformer(model=model, train={**PRETRAIN, **(train or {})}).fit(prepare(dataset, PrepareConfig()))
+        behaviour = shared.fit(prepare(dataset, PrepareConfig()), {**PRETRAIN, **(train or {})}, model)
         if context.catalog is not None:
             behaviour.add_items(context.catalog)
-        shared["behaviour_model"], shared["behaviour_pretrained"] = behaviour, True
-    return shared["behaviour_model"]
+        shared.model, shared.pretrained = behaviour, True
+    return shared.model
 
 
-def bundle_behaviour_model(shared: dict) -> Shopformer:
+def _loader(shared: SharedBehaviour):
+    if shared.load is None:
+        raise ShopformerError("a Shopformer task model needs its behaviour model: load it from its bundle")
+    return shared.load
+
+
+def bundle_behaviour_model(shared: SharedBehaviour) -> BehaviourModel:
     """The behaviour model of the bundle task models are loaded from (read once, kept in `shared`)."""
-    if "behaviour_model" not in shared:
-        if "bundle_dir" not in shared:
+    if shared.model is None:
+        if shared.bundle_dir is None:
             raise ShopformerError("a Shopformer task model needs its behaviour model: load it from its bundle")
-        shared["behaviour_model"] = Shopformer.load(shared["bundle_dir"])
-    return shared["behaviour_model"]
+        shared.model = _loader(shared)(shared.bundle_dir)
+    return shared.model
 
 
-def load_transformer_model(directory: str | Path, shared: dict) -> TransformerTaskModel:
+def load_transformer_model(directory: str | Path, shared: SharedBehaviour) -> TransformerTaskModel:
     """A saved `TransformerTaskModel`, on the behaviour model saved beside it or the bundle's."""
     own = Path(directory) / "behaviour"
-    behaviour = Shopformer.load(own) if own.is_dir() else bundle_behaviour_model(shared)
+    behaviour = _loader(shared)(own) if own.is_dir() else bundle_behaviour_model(shared)
     return TransformerTaskModel.load(directory, behaviour)
 
 
@@ -140,7 +154,7 @@ class TransformerTaskModel:
 
     Args:
         name: the model's name in results and bundles.
-        behaviour: the fitted behaviour `Shopformer` the encoder comes from.
+        behaviour: the fitted behaviour model the encoder comes from.
         finetune: train the encoder too (else only the head).
         training: optimisation of the head (and encoder).
         hidden: width of the head's hidden layer.
@@ -149,7 +163,7 @@ class TransformerTaskModel:
         save_behaviour: `save` writes the behaviour model too (it is in no bundle: pre-trained here).
     """
 
-    def __init__(self, name: str, behaviour: Shopformer, *, finetune: bool, training: HeadTraining | None = None,
+    def __init__(self, name: str, behaviour: BehaviourModel, *, finetune: bool, training: HeadTraining | None = None,
                  hidden: int = 16, state_dropout: float = 0.8, save_behaviour: bool = False) -> None:
         self.name, self.behaviour, self.finetune = name, behaviour, finetune
         self.training = training or HeadTraining()
@@ -174,12 +188,12 @@ class TransformerTaskModel:
         self.extra_std_ = train.extras.std(0) + 1e-6
         self.network_ = self._network(train.extras.shape[1])
         torch.manual_seed(self.training.seed)
-        with torch_threads(self.behaviour.train_config.num_threads):
+        with torch_threads(self.behaviour.num_threads):
             self.history_ = self._train(train, labels, valid, valid_labels)
         return self
 
     def _network(self, n_extras: int) -> _TaskNetwork:
-        encoder = self.behaviour.model_
+        encoder = self.behaviour.transformer
         encoder = copy.deepcopy(encoder) if self.finetune else encoder
         dim = encoder.config.dim
         n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
@@ -233,7 +247,7 @@ class TransformerTaskModel:
         """P(label = 1) `(n,)`, or `(n, n_classes)` for multi-class tasks (not calibrated)."""
         if not hasattr(self, "network_"):
             raise ShopformerError(f"{self.name} is not fitted yet: call fit(train, valid, context)")
-        with torch_threads(self.behaviour.train_config.num_threads):
+        with torch_threads(self.behaviour.num_threads):
             return self.raw_proba(task_inputs(self.behaviour, examples, context))
 
     # ----------------------------------------------------------------------------- persistence
@@ -256,7 +270,7 @@ class TransformerTaskModel:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, behaviour: Shopformer) -> TransformerTaskModel:
+    def load(cls, directory: str | Path, behaviour: BehaviourModel) -> TransformerTaskModel:
         """Reads a model written by `save`, on top of the behaviour model it was trained from."""
         directory = Path(directory)
         meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
@@ -276,9 +290,9 @@ class TransformerTaskModel:
 def transformer_factory(name: str, finetune: bool, training: HeadTraining | None = None):
     """A `MODEL_FACTORIES` entry: the model on the dataset's shared behaviour model."""
 
-    def make(context: TaskContext, shared: dict) -> TransformerTaskModel:
+    def make(context: TaskContext, shared: SharedBehaviour) -> TransformerTaskModel:
         behaviour = pretrained_behaviour_model(context, shared)
         return TransformerTaskModel(name, behaviour, finetune=finetune, training=training,
-                                    save_behaviour=shared.get("behaviour_pretrained", False))
+                                    save_behaviour=shared.pretrained)
 
     return make

@@ -105,12 +105,3 @@ def evaluation_cases(sequences: SequenceArrays, history: int) -> tuple[np.ndarra
     ends = finish[usable] - 1
     starts = np.maximum(ends - history, begin[usable])
     return starts, ends, sequences.items[ends].astype(np.int64)
-
-
-def evaluation_batches(
-    sequences: SequenceArrays, starts: np.ndarray, ends: np.ndarray, batch_size: int
-) -> Iterator[tuple[slice, Batch]]:
-    """Histories in order, in batches; yields the slice of cases each batch covers."""
-    for i in range(0, len(starts), batch_size):
-        part = slice(i, i + batch_size)
-        yield part, gather_windows(sequences, starts[part], ends[part])

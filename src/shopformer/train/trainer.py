@@ -20,14 +20,21 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from shopformer.models.transformer import BehaviourTransformer
-from shopformer.train.batches import Batch, evaluation_batches, evaluation_cases, training_windows, window_batches
 from shopformer.data.sequences import SequenceArrays
-from shopformer.train.config import TrainConfig
+from shopformer.evaluate.ranking import evaluate_next_item
+from shopformer.models.transformer import BehaviourTransformer
 from shopformer.runtime import torch_threads
+from shopformer.train.batches import (
+    Batch,
+    evaluation_cases,
+    gather_windows,
+    training_windows,
+    window_batches,
+)
+from shopformer.train.config import TrainConfig
 from shopformer.train.objectives import build_loss, mask_items, next_item_targets
 
-__all__ = ["Callback", "Trainer", "evaluate_next_item", "full_ranking_metrics"]
+__all__ = ["Callback", "Trainer", "validation_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,40 +42,23 @@ logger = logging.getLogger(__name__)
 Callback = Callable[[dict], bool | None]
 
 
-def full_ranking_metrics(scores: torch.Tensor, targets: torch.Tensor, k: int = 10) -> dict[str, torch.Tensor]:
-    """Per-case HR@k and NDCG@k of `targets` among all `scores` (batch, n_items).
-
-    Pessimistic ties: rank = 1 + #items scoring higher + #other items scoring the same, so a model
-    that gives every item the same score ranks every target last, not first.
-    """
-    target_scores = scores.gather(1, targets[:, None])
-    rank = 1 + (scores > target_scores).sum(1) + (scores == target_scores).sum(1) - 1
-    hit = rank <= k
-    return {f"hr@{k}": hit.double(), f"ndcg@{k}": torch.where(hit, 1.0 / torch.log2(rank.double() + 1), 0.0)}
-
-
-@torch.no_grad()
-def evaluate_next_item(
-    model: BehaviourTransformer, sequences: SequenceArrays, batch_size: int = 1024, k: int = 10, filter_seen: bool = False
-) -> dict[str, float]:
-    """Mean HR@k / NDCG@k of predicting each user's last item from the events before it.
-
-    With `filter_seen`, items of the (model-visible) history are not candidates, the target excepted.
-    """
+def validation_metrics(model: BehaviourTransformer, sequences: SequenceArrays, batch_size: int = 1024,
+                       filter_seen: bool = False) -> dict[str, float]:
+    """HR@10 / NDCG@10 (and MRR, Recall) of each user's last item from the `max_len` events before it,
+    through the one full-ranking path; with `filter_seen`, the items of that window are not candidates
+    (the target excepted)."""
     was_training = model.training
     model.eval()
     starts, ends, targets = evaluation_cases(sequences, model.config.max_len)
-    totals = {f"hr@{k}": 0.0, f"ndcg@{k}": 0.0}
-    for part, batch in evaluation_batches(sequences, starts, ends, batch_size):
-        scores = model.scores(model.next_item_hidden(batch.items, batch.event_types, batch.timestamps))
-        target_codes = torch.from_numpy(targets[part])
-        if filter_seen:
-            kept = scores.gather(1, target_codes[:, None])
-            scores.scatter_(1, batch.items, -math.inf).scatter_(1, target_codes[:, None], kept)
-        for name, values in full_ranking_metrics(scores, target_codes, k).items():
-            totals[name] += float(values.sum())
+
+    def scorer(histories: SequenceArrays) -> torch.Tensor:
+        batch = gather_windows(histories, histories.offsets[:-1], histories.offsets[1:])
+        return model.scores(model.next_item_hidden(batch.items, batch.event_types, batch.timestamps))
+
+    metrics = evaluate_next_item(scorer, sequences.windows(starts, ends - starts), targets, model.n_items,
+                                 batch_size=batch_size, filter_seen=filter_seen, ks=(10,), coverage=False)
     model.train(was_training)
-    return {name: total / max(len(targets), 1) for name, total in totals.items()}
+    return {name: metrics[name] for name in ("hr@10", "ndcg@10", "mrr@10")}
 
 
 class Trainer:
@@ -223,7 +213,7 @@ class Trainer:
         metrics: dict = {"epoch": self._epoch, "loss": loss, "seconds": round(seconds, 3)}
         validate = valid is not None and (self._epoch % self.config.eval_every == 0 or self._epoch == self.config.epochs)
         if validate:
-            scores = evaluate_next_item(self.model, valid, self.config.eval_batch_size, filter_seen=self.config.filter_seen)
+            scores = validation_metrics(self.model, valid, self.config.eval_batch_size, filter_seen=self.config.filter_seen)
             metrics.update({f"valid_{name}": value for name, value in scores.items()})
             if scores["ndcg@10"] > self.best_score_:
                 self.best_epoch_, self.best_score_ = self._epoch, scores["ndcg@10"]

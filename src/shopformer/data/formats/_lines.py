@@ -11,7 +11,12 @@ from pathlib import Path
 
 import polars as pl
 
-from shopformer.data.schema import EVENT_COLUMNS, OPTIONAL_EVENT_COLUMNS, EventLog, TimeResolution
+from shopformer.data.schema import (
+    EVENT_COLUMNS,
+    OPTIONAL_EVENT_COLUMNS,
+    EventLog,
+    TimeResolution,
+)
 from shopformer.errors import DataError
 
 #: Ids in the numeric research formats: non-negative integers written in decimal.

@@ -11,7 +11,13 @@ import polars as pl
 
 from shopformer.data.synth.catalog import DemoCatalog
 from shopformer.data.synth.sessions import (
-    CART, PRE_LEAD, PURCHASE, SESSION_SCHEMA, VIEW, event_rows, keep_non_overlapping,
+    CART,
+    PRE_LEAD,
+    PURCHASE,
+    SESSION_SCHEMA,
+    VIEW,
+    event_rows,
+    keep_non_overlapping,
 )
 from shopformer.data.synth.users import DemoUsers
 

@@ -26,11 +26,19 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from shopformer.data.mapping import EventMapping
 from shopformer.data.synth.actors import simulate_bots, simulate_fraud
 from shopformer.data.synth.catalog import build_catalog
-from shopformer.data.synth.sessions import CART, PURCHASE, REVIEW, SEARCH, VIEW, WISHLIST, simulate_browsing
+from shopformer.data.synth.sessions import (
+    CART,
+    PURCHASE,
+    REVIEW,
+    SEARCH,
+    VIEW,
+    WISHLIST,
+    simulate_browsing,
+)
 from shopformer.data.synth.users import DAY, ActivityRhythm, draw_users
-from shopformer.data.mapping import EventMapping
 
 #: Kinds of malformed rows injected, in the order they are drawn.
 MALFORMED_KINDS = ("missing_user_id", "unparsable_timestamp", "unknown_event_type", "negative_quantity")

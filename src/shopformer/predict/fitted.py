@@ -1,0 +1,111 @@
+"""What a fitted `Shopformer` shows other layers: the `models.base.BehaviourModel` protocol and the
+read-only views serve and the CLI use, so no module outside `predict/` reads a fitted attribute."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from shopformer.data.prepare import LabelEncoder
+from shopformer.data.sequences import SequenceArrays
+from shopformer.errors import ShopformerError
+from shopformer.features.items import ItemFeatures
+from shopformer.models.config import ModelConfig
+from shopformer.models.prior import TransitionPrior
+from shopformer.models.transformer import BehaviourTransformer
+from shopformer.train import TrainConfig
+
+__all__ = ["FittedBehaviourModel"]
+
+
+class FittedBehaviourModel:
+    """Public views of the fitted state; `Shopformer` sets the trailing-underscore attributes."""
+
+    train_config: TrainConfig
+    model_config_: ModelConfig
+    model_: BehaviourTransformer
+    item_features_: ItemFeatures
+    user_encoder_: LabelEncoder
+    prior_: TransitionPrior
+    histories_: SequenceArrays
+    event_vocabulary_: tuple[str, ...]
+    default_event_type_: int
+    history_: list[dict]
+    best_epoch_: int
+    train_seconds_: float
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise ShopformerError("this Shopformer is not fitted yet: call fit(data) or Shopformer.load(bundle_dir)")
+
+    @property
+    def max_len(self) -> int:
+        return self.model_config_.max_len
+
+    @property
+    def uses_time_gaps(self) -> bool:
+        return self.model_config_.use_time_gaps
+
+    @property
+    def event_vocabulary(self) -> tuple[str, ...]:
+        return self.event_vocabulary_
+
+    @property
+    def default_event_type(self) -> int:
+        """Event-type code given to events without one (the most common type in training)."""
+        return self.default_event_type_
+
+    @property
+    def num_threads(self) -> int:
+        return self.train_config.num_threads
+
+    @property
+    def transformer(self) -> BehaviourTransformer:
+        self._check_fitted()
+        return self.model_
+
+    @property
+    def item_features(self) -> ItemFeatures:
+        """The item table: ids by code, attributes, price buckets, text embeddings."""
+        self._check_fitted()
+        return self.item_features_
+
+    @property
+    def config(self) -> ModelConfig:
+        """The configuration the model was built with (side features the data lacks switched off)."""
+        return self.model_config_
+
+    @property
+    def training_summary(self) -> dict[str, Any]:
+        """Metrics per epoch (`history`), `best_epoch`, `train_seconds` and the count prior's weights."""
+        return {"history": self.history_, "best_epoch": self.best_epoch_, "train_seconds": self.train_seconds_,
+                "prior_weights": {"transitions": self.prior_.weight, "neighbours": self.prior_.neighbour_weight}}
+
+    def item_codes(self, item_ids: Sequence[str]) -> np.ndarray:
+        return self.item_features.codes([str(i) for i in item_ids])
+
+    def encode_users(self, user_ids: Sequence[str]) -> np.ndarray:
+        self._check_fitted()
+        return self.user_encoder_.transform([str(u) for u in user_ids])
+
+    def known_users(self) -> list[str]:
+        """Ids of the users the model was fitted on, in code order (the first has code 2)."""
+        self._check_fitted()
+        return self.user_encoder_.classes_.to_list()
+
+    def stored_histories(self) -> SequenceArrays:
+        """Each user's last `max_len` events, one row per user code (reserved codes: empty rows)."""
+        self._check_fitted()
+        return self.histories_
+
+    def last_event_time(self) -> int | None:
+        times = self.stored_histories().timestamps
+        return int(times.max()) if times is not None and len(times) else None
+
+    @torch.no_grad()
+    def item_vectors(self) -> np.ndarray:
+        """The output layer's item vectors `(n_items, dim)`: scores are `state @ item_vectors.T`."""
+        return self.transformer.item_table().numpy()
