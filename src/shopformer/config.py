@@ -10,25 +10,44 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shopformer.errors import ConfigError
 
-__all__ = ["FrozenConfig", "StrictConfig", "load_sections", "parse_yaml", "read_yaml_file", "validated"]
+__all__ = ["FrozenConfig", "StrictConfig", "describe_errors", "load_sections", "parse_yaml", "read_yaml_file", "validated"]
 
 Config = TypeVar("Config", bound=BaseModel)
 
 
-class StrictConfig(BaseModel):
+def describe_errors(exc: ValidationError) -> str:
+    """Every problem pydantic found, as `place: message; ...` (the place is the key path)."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
+class _Checked(BaseModel):
+    #: How messages name this config ("invalid prepare config: ...").
+    config_name: ClassVar[str] = "mapping"
+
+    @classmethod
+    def from_dict(cls, values: Any, where: str | None = None) -> Self:
+        """A config from plain values; every bad key or value is reported in one `ConfigError`."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            prefix = f"{where}: " if where else ""
+            raise ConfigError(f"{prefix}invalid {cls.config_name} config: {describe_errors(exc)}") from None
+
+
+class StrictConfig(_Checked):
     """A config whose unknown keys are errors and whose assignments are validated."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class FrozenConfig(BaseModel):
+class FrozenConfig(_Checked):
     """A strict config that cannot change once built (data mappings, preparation settings)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -90,5 +109,5 @@ def validated(config_class: type[Config], value: Any, name: str) -> Config:
         raise ConfigError(f"{name} must be a {config_class.__name__} or a dict, got {type(value).__name__}")
     try:
         return config_class(**value)
-    except ValidationError as exc:  # names every bad key
-        raise ConfigError(f"invalid {name} config: {exc}") from None
+    except ValidationError as exc:
+        raise ConfigError(f"invalid {name} config: {describe_errors(exc)}") from None

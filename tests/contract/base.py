@@ -17,6 +17,7 @@ Known gaps between this contract and the code are listed per class in `CONTRACT_
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,12 +34,12 @@ from shopformer.errors import ShopformerError
 from shopformer.evaluate.ranking import history_cells, top_k_items
 from shopformer.predict.tasks import behaviour_source
 from shopformer.tasks.base import TaskExamples
-from shopformer.tasks.heads import HeadTraining
 from shopformer.tasks.models import load_model, make_model
-from shopformer.tasks.transformer_models import TransformerTaskModel
 from tests.contract.conftest import OUTER_THREADS, outer_threads
 
 SEED = 7
+#: {test name or "name[case]": (the exception the code raises instead, reason)}: strict xfails.
+Gaps = dict[str, tuple[type[BaseException], str]]
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,7 @@ class EstimatorContract:
     SEEDED: ClassVar[str | None] = None  # None when seeded, else the reason it is not
     THREADS: ClassVar[str | None] = None  # None when the model has a torch thread setting, else why not
     BAD_INPUTS: ClassVar[tuple[BadInput, ...]] = ()
-    #: {test name or "name[case]": (the exception the code raises instead, reason)}: strict xfails.
-    CONTRACT_GAPS: ClassVar[dict[str, tuple[type[BaseException], str]]] = {}
+    CONTRACT_GAPS: ClassVar[Gaps] = {}
 
     def _get_model(self, data: Any, seed: int = SEED) -> Any:
         raise NotImplementedError
@@ -275,8 +275,8 @@ class TaskModelContract(EstimatorContract):
         BadInput("fit without training examples", lambda contract, model, data, tmp_path: contract._get_model(data).fit(
             TaskExamples(data.train.task, data.train.frame.head(0), data.train.classes), data.valid, data.context),
             "churn'? needs?"),
-        BadInput("saved model of an unknown kind", lambda contract, model, data, tmp_path: contract._load(
-            _write(tmp_path / "model.json", '{"kind": "mystery"}').parent, data), "unknown kind"),
+        BadInput("model.json of no known task model", lambda contract, model, data, tmp_path: contract._load(
+            _write(tmp_path / "model.json", '{"kind": "mystery"}').parent, data), "task model"),
     )
 
     @pytest.fixture(scope="class")
@@ -286,8 +286,8 @@ class TaskModelContract(EstimatorContract):
 
     def _get_model(self, data: Any, seed: int = SEED) -> Any:
         model = make_model(self.NAME, data.context, data.shared)
-        if isinstance(model, TransformerTaskModel):  # two epochs instead of the fine-tuning recipe's budget
-            model.training = HeadTraining(max_epochs=2, patience=1, seed=seed)
+        if hasattr(model, "training"):  # a TransformerTaskModel: two epochs, not the fine-tuning recipe's budget
+            model.training = dataclasses.replace(model.training, max_epochs=2, patience=1, seed=seed)
         return model
 
     def _fit(self, model: Any, data: Any) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -25,7 +26,6 @@ from shopformer.data.prepared import PrepareConfig, PreparedDataset, prepare
 from shopformer.data.schema import Dataset, EventLog
 from shopformer.data.sequences import SequenceArrays
 from shopformer.tasks.base import TaskContext, TaskExamples
-from shopformer.tasks.shared import SharedBehaviour
 
 #: Torch threads the process runs on around every fit and prediction of the contract; every model is
 #: configured for one thread, so a model that does not restore the setting is caught.
@@ -106,7 +106,7 @@ class TaskData:
     unseen_context: TaskContext
     one_event: TaskExamples
     empty: TaskExamples
-    shared: SharedBehaviour
+    shared: Any  # shopformer.tasks.shared.SharedBehaviour
 
 
 def _with_frame(examples: TaskExamples, frame: pl.DataFrame) -> TaskExamples:

@@ -17,11 +17,11 @@ from shopformer.data.codes import FIRST_CODE, UNKNOWN_CODE
 from shopformer.data.schema import Dataset
 from shopformer.data.sequences import SequenceArrays
 from shopformer.models.baselines import ItemKNN, MarkovChain, MostPopular, NextItemModel
-from tests.contract.base import SEED, BadInput, NextItemContract, as_numpy
+from tests.contract.base import SEED, BadInput, Gaps, NextItemContract, as_numpy
 from tests.contract.conftest import TINY_MODEL, TINY_TRAIN
 
-_OUT_OF_RANGE = "IndexError from the embedding lookup, not a ShopformerError: `Shopformer.score_histories` " \
-    "(src/shopformer/predict/estimator.py, `_model_log_probs`) never checks the history's item codes"
+_OUT_OF_RANGE = ("IndexError from the embedding lookup, not a ShopformerError: `Shopformer.score_histories` "
+                 "(src/shopformer/predict/estimator.py, `_model_log_probs`) never checks the history's item codes")
 
 
 def _recommend(**kwargs):
@@ -44,7 +44,7 @@ class TestShopformer(NextItemContract):
         BadInput("unknown config key", lambda c, m, d, p: Shopformer(model={"layerz": 3}), "layerz"),
         BadInput("nobody has a next item", _fit_without_next_items, "two or more events"),
     )
-    CONTRACT_GAPS = {
+    CONTRACT_GAPS: ClassVar[Gaps] = {
         "test_bad_input_is_a_shopformer_error[out-of-range item code]": (IndexError, _OUT_OF_RANGE),
         "test_bad_input_is_a_shopformer_error[negative item code]": (IndexError, _OUT_OF_RANGE),
     }
@@ -151,17 +151,13 @@ class BaselineContract(NextItemContract):
         BadInput("load a saved model of another class", _load_as_another_class, "holds a"),
         BadInput("load a model.json of another format", _load_another_format, "next-item model"),
     )
-    CONTRACT_GAPS = {
+    CONTRACT_GAPS: ClassVar[Gaps] = {
         "test_predicting_before_fit_is_a_shopformer_error":
             _not_shopformer_error(RuntimeError, "NextItemModel.score: 'is not fitted'"),
-        "test_loading_a_folder_that_is_not_a_saved_model_is_a_shopformer_error":
-            _not_shopformer_error(FileNotFoundError, "NextItemModel.load reads model.json unchecked"),
         **{f"test_bad_input_is_a_shopformer_error[{case}]": _not_shopformer_error(ValueError, where)
            for case, where in (("out-of-range item code", "NextItemModel.score"),
                                ("negative item code", "NextItemModel.score"),
-                               ("fit on codes beyond n_items", "_check_sequences"),
-                               ("load a saved model of another class", "NextItemModel.load"),
-                               ("load a model.json of another format", "NextItemModel.load"))},
+                               ("fit on codes beyond n_items", "_check_sequences"))},
     }
 
     def _get_model(self, data, seed: int = SEED) -> NextItemModel:
@@ -210,7 +206,7 @@ class TestMarkovChain(BaselineContract):
 
 def test_every_baseline_is_under_the_contract():
     """A baseline added to `shopformer.models.baselines` must get a contract class here."""
-    import shopformer.models.baselines as baselines
+    from shopformer.models import baselines
 
     covered = {cls.MODEL for cls in BaselineContract.__subclasses__()}
     assert {getattr(baselines, name) for name in baselines.__all__

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import time
+
 import numpy as np
 import pytest
 import torch
 
 from shopformer.data.sequences import SequenceArrays
-from shopformer.evaluate.ranking import evaluate_next_item, leave_one_out_targets, top_k_items
+from shopformer.evaluate.ranking import (
+    evaluate_next_item,
+    leave_one_out_targets,
+    top_k_items,
+)
 
 N_ITEMS = 6
 # Padding and unknown get the highest scores on purpose: they must still never be ranked.

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from shopformer.data.sequences import SequenceArrays
+from shopformer.errors import DataError
 from shopformer.evaluate.ranking import evaluate_next_item
 from shopformer.models.baselines import (
     ItemKNN,
@@ -92,7 +93,7 @@ class NextItemModelContract:
     def test_load_refuses_another_model_class(self, tmp_path):
         self.fitted().save(tmp_path / "model")
         other = MarkovChain if not isinstance(self.make_model(), MarkovChain) else MostPopular
-        with pytest.raises(ValueError):
+        with pytest.raises(DataError, match="holds a"):
             other.load(tmp_path / "model")
 
     def test_params_rebuild_an_equal_model(self):

@@ -64,6 +64,6 @@ def test_registry_errors(tmp_path):
         make_model("xgboost", None, {})
     with pytest.raises(DataError, match="model.json"):
         load_model(tmp_path)
-    (tmp_path / "model.json").write_text('{"kind": "mystery"}')
+    (tmp_path / "model.json").write_text('{"format": "shopformer.task_model", "version": 1, "kind": "mystery"}')
     with pytest.raises(DataError, match="unknown kind"):
         load_model(tmp_path)

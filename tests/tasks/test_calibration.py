@@ -7,7 +7,7 @@ import pytest
 
 from shopformer.errors import ConfigError, DataError
 from shopformer.evaluate.binary import ece, roc_auc
-from shopformer.tasks.calibration import Calibrator, fit_calibrator, load_calibrator
+from shopformer.evaluate.calibration import Calibrator, fit_calibrator, load_calibrator
 
 
 def _overconfident(n: int, seed: int):

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from shopformer.data.schema import Catalog, EventLog
-from shopformer.tasks.base import TaskContext, TaskExamples
-from shopformer.tasks.features import NEVER_DAYS, example_features
+from shopformer.features.users import NEVER_DAYS
+from shopformer.tasks.base import TaskContext, TaskExamples, example_features
 
 DAY = 86_400
 T0 = 1_700_000_000

@@ -7,13 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from shopformer.tasks.heads import (
-    HeadTraining,
-    TaskHead,
-    fit_head,
-    pool_states,
-    task_loss,
-)
+from shopformer.models.heads import TaskHead, pool_states, task_loss
+from shopformer.train.heads import HeadTraining, fit_head
 
 
 def test_pool_states_reads_the_last_position_and_averages_real_positions_only():

@@ -10,9 +10,8 @@ from shopformer.data.formats import read_dataset
 from shopformer.data.ingest import ingest_files
 from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.evaluate.binary import roc_auc
-from shopformer.tasks.base import TASKS, TaskContext, TaskExamples
+from shopformer.tasks.base import TASKS, TaskContext, TaskExamples, example_features
 from shopformer.tasks.examples import build_examples, task_context
-from shopformer.tasks.features import example_features
 from shopformer.tasks.models import make_model
 from tests.conftest import dataset_path
 

@@ -11,11 +11,10 @@ import torch
 from shopformer.data.formats import read_dataset
 from shopformer.errors import ShopformerError
 from shopformer.evaluate.binary import roc_auc
+from shopformer.predict.tasks import behaviour_source
 from shopformer.tasks.base import TaskContext, TaskExamples, visible_events
 from shopformer.tasks.examples import build_examples, task_context
-from shopformer.tasks.heads import HeadTraining
 from shopformer.tasks.hybrid import HybridTaskModel
-from shopformer.predict.tasks import behaviour_source
 from shopformer.tasks.models import load_model, make_model
 from shopformer.tasks.shared import SharedBehaviour
 from shopformer.tasks.transformer_inputs import (
@@ -28,6 +27,7 @@ from shopformer.tasks.transformer_models import (
     TransformerTaskModel,
     pretrained_behaviour_model,
 )
+from shopformer.train.heads import HeadTraining
 from tests.conftest import dataset_path
 
 QUICK = HeadTraining(max_epochs=3, patience=2)

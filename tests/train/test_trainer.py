@@ -13,8 +13,8 @@ from shopformer.data.sequences import SequenceArrays
 from shopformer.models.config import ModelConfig
 from shopformer.models.transformer import BehaviourTransformer
 from shopformer.train import TrainConfig, Trainer
-from shopformer.train.trainer import validation_metrics
 from shopformer.train.batches import evaluation_cases, training_windows
+from shopformer.train.trainer import validation_metrics
 
 N_ITEMS = 24  # real items 2..23
 

@@ -37,7 +37,7 @@ from shopformer.evaluate.binary import (
 from shopformer.predict.tasks import behaviour_source
 from shopformer.runtime import machine_info, matmul_gflops, versions
 from shopformer.tasks.base import TASKS, TaskContext, TaskExamples
-from shopformer.tasks.calibration import CalibratedModel
+from shopformer.tasks.calibrated import CalibratedModel
 from shopformer.tasks.examples import (
     TaskConfig,
     build_examples,

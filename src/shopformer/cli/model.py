@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-import yaml
 from rich.table import Table
 
 from shopformer.cli.common import (
@@ -25,6 +24,7 @@ from shopformer.cli.common import (
 )
 from shopformer.cli.data import ExtraOpt, FormatOpt, load_dataset
 from shopformer.cli.report import show_table, show_training_result
+from shopformer.config import load_sections
 from shopformer.data.ingest import ingest_files
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.data.synth import generate_demo_shop
@@ -51,30 +51,10 @@ def resolved_configs(
 ) -> dict[str, dict[str, Any]]:
     """`{"model": {...}, "train": {...}}` from a YAML file, `section.key=value` overrides on top,
     and `--max-minutes` on top of those."""
-    sections: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
-    if config_file is not None:
-        loaded = _yaml(config_file.read_text(encoding="utf-8") if config_file.is_file() else None, str(config_file)) or {}
-        if not isinstance(loaded, dict) or set(loaded) - set(sections) or not all(isinstance(v, dict | None) for v in loaded.values()):
-            raise ConfigError(f"{config_file}: expected a mapping with only `model:` and `train:` sections of key: value pairs")
-        for name, values in loaded.items():
-            sections[name].update(values or {})
-    for key, value in parse_pairs(overrides, "--set", "section.key=value").items():
-        section, _, field = key.partition(".")
-        if section not in sections or not field:
-            raise ConfigError(f"--set {key}=...: the key must start with `model.` or `train.`")
-        sections[section][field] = _yaml(value, f"--set {key}")
+    sections = load_sections(("model", "train"), config_file, parse_pairs(overrides, "--set", "section.key=value"))
     if max_minutes is not None:
         sections["train"]["max_minutes"] = max_minutes
     return sections
-
-
-def _yaml(text: str | None, where: str) -> Any:
-    if text is None:
-        raise ConfigError(f"{where}: no such file")
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
 
 
 def _dataset(path: Path | None, demo: bool, fmt, extras, catalog, config, flags: dict, out_dir: Path | None):

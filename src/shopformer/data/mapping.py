@@ -10,15 +10,9 @@ import codecs
 from pathlib import Path
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
 
+from shopformer.config import FrozenConfig, read_yaml_file
 from shopformer.data.schema import CANONICAL_EVENT_TYPES
 from shopformer.errors import ConfigError
 
@@ -42,8 +36,8 @@ EVENT_SYNONYMS: dict[str, str] = {
 }
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Mapping(FrozenConfig):
+    """A strict mapping; the reading options shared by event and catalog files are checked here."""
 
     @field_validator("delimiter", check_fields=False)
     @classmethod
@@ -62,7 +56,7 @@ class _Strict(BaseModel):
         return value
 
 
-class EventMapping(_Strict):
+class EventMapping(_Mapping):
     """Which of the user's columns hold each event field, and how to read times and event types."""
 
     user_col: str = "user_id"
@@ -135,7 +129,7 @@ class EventMapping(_Strict):
         return EVENT_SYNONYMS.get(key)
 
 
-class CatalogMapping(_Strict):
+class CatalogMapping(_Mapping):
     """Which of the user's catalog columns hold each item field; other columns are kept as-is."""
 
     item_col: str = "item_id"
@@ -167,7 +161,7 @@ def parse_event_map(pairs: list[str]) -> dict[str, str]:
     return mapping
 
 
-class IngestConfig(_Strict):
+class IngestConfig(_Mapping):
     """The whole reading config, as stored in a YAML file (`events:` and `catalog:` sections)."""
 
     events: EventMapping = Field(default_factory=EventMapping)
@@ -176,17 +170,7 @@ class IngestConfig(_Strict):
     @classmethod
     def from_yaml(cls, path: str | Path) -> IngestConfig:
         """Load a config file; unknown keys and wrong values are reported with their place."""
-        try:
-            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read the config file: {exc}") from None
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
-            raise ConfigError(f"{path}: invalid config: {problems}") from None
+        return cls.from_dict(read_yaml_file(path) or {}, where=str(path))
 
     def to_yaml(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False), encoding="utf-8")

@@ -11,13 +11,13 @@ so a pipeline pays for the sort once and every later step reuses it (filters kee
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from shopformer.artifacts import read_header, write_header
 from shopformer.data.codes import FIRST_CODE, PADDING_CODE, UNKNOWN_CODE
 from shopformer.data.schema import EventLog
 from shopformer.errors import DataError
@@ -166,7 +166,6 @@ class Sessionizer:
         return new_user | (step > max_gap).fill_null(True)
 
 
-_ENCODER_FORMAT = "shopformer.label_encoder"
 
 
 def _as_string_series(values: pl.Series | np.ndarray | Iterable[str]) -> pl.Series:
@@ -228,21 +227,13 @@ class LabelEncoder:
 
     def save(self, path: str | Path) -> None:
         """Writes the vocabulary as JSON."""
-        document = {
-            "format": _ENCODER_FORMAT,
-            "version": 1,
-            "padding_code": PADDING_CODE,
-            "unknown_code": UNKNOWN_CODE,
-            "classes": self.classes_.to_list(),
-        }
-        Path(path).write_text(json.dumps(document), encoding="utf-8")
+        write_header(path, "label_encoder", padding_code=PADDING_CODE, unknown_code=UNKNOWN_CODE,
+                     classes=self.classes_.to_list())
 
     @classmethod
     def load(cls, path: str | Path) -> LabelEncoder:
         """Reads an encoder written by `save`."""
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-        if document.get("format") != _ENCODER_FORMAT:
-            raise DataError("not a saved label encoder", path=str(path), expected=_ENCODER_FORMAT)
+        document = read_header(path, "label_encoder", what="saved label encoder")
         return cls.from_classes(document["classes"])
 
     def __repr__(self) -> str:

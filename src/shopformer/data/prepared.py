@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from shopformer.artifacts import read_header, write_header
+from shopformer.config import FrozenConfig
 from shopformer.data.prepare import (
     ConsecutiveDuplicatesFilter,
     LabelEncoder,
@@ -28,33 +30,23 @@ from shopformer.data.prepare import (
 )
 from shopformer.data.schema import CANONICAL_EVENT_TYPES, Catalog, Dataset, EventLog
 from shopformer.data.sequences import SequenceArrays, Sequences
-from shopformer.errors import ConfigError, DataError
 
 __all__ = ["PrepareConfig", "PreparedDataset", "StepReport", "prepare"]
 
 logger = logging.getLogger(__name__)
 
-_FORMAT = "shopformer.prepared_dataset"
 
 
-class PrepareConfig(BaseModel):
+class PrepareConfig(FrozenConfig):
     """How to prepare a dataset. Unknown keys are an error, never silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    config_name: ClassVar[str] = "prepare"
 
     dedupe_consecutive: bool = True
     min_user_events: int = Field(default=1, ge=1)
     min_item_events: int = Field(default=1, ge=1)
     session_gap_seconds: int = Field(default=1800, ge=0)
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> PrepareConfig:
-        """Builds a config from plain values, reporting every bad key as one `ConfigError`."""
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"invalid prepare config: {problems}") from None
 
 
 @dataclass
@@ -137,23 +129,16 @@ class PreparedDataset:
         self.sequences.save(directory / "sequences.npz")
         _write_json(directory / "config.json", self.config.model_dump(mode="json"))
         _write_json(directory / "report.json", [asdict(step) for step in self.report])
-        _write_json(directory / "prepared.json", {
-            "format": _FORMAT, "version": 1, "name": self.name,
-            "time_resolution": self.events.time_resolution,
-            "has_catalog": self.catalog is not None, "has_users": self.users is not None,
-        })
+        write_header(directory / "prepared.json", "prepared_dataset", indent=2, name=self.name,
+                     time_resolution=self.events.time_resolution,
+                     has_catalog=self.catalog is not None, has_users=self.users is not None)
         return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> PreparedDataset:
         """Restores a dataset written by `save`."""
         directory = Path(directory)
-        meta_path = directory / "prepared.json"
-        if not meta_path.is_file():
-            raise DataError("not a prepared dataset folder (no prepared.json)", path=str(directory))
-        meta = _read_json(meta_path)
-        if meta.get("format") != _FORMAT:
-            raise DataError("not a prepared dataset", path=str(meta_path), expected=_FORMAT)
+        meta = read_header(directory / "prepared.json", "prepared_dataset", what="prepared dataset")
         catalog = Catalog(pl.read_parquet(directory / "catalog.parquet")) if meta["has_catalog"] else None
         return cls(
             name=meta["name"],

@@ -6,12 +6,12 @@ owns positions `offsets[k]:offsets[k+1]` of the flat `items`, `event_types` and 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from shopformer.artifacts import read_header, write_header
 from shopformer.data.codes import FIRST_CODE, PADDING_CODE, UNKNOWN_CODE
 from shopformer.data.prepare import LabelEncoder
 from shopformer.data.schema import EventLog
@@ -19,7 +19,6 @@ from shopformer.errors import DataError
 
 __all__ = ["SequenceArrays", "Sequences", "UserSequence"]
 
-_FORMAT = "shopformer.sequences"
 _ARRAYS = {"users": np.int32, "offsets": np.int64, "items": np.int32, "event_types": np.int8, "timestamps": np.int64}
 _PADDABLE_FIELDS = ("items", "event_types", "timestamps")
 
@@ -228,23 +227,14 @@ class Sequences:
         """Writes the arrays to `path` (.npz, uncompressed for speed) and a JSON description beside it."""
         path = Path(path).with_suffix(".npz")
         np.savez(path, **{name: getattr(self, name) for name in _ARRAYS})
-        description = {
-            "format": _FORMAT,
-            "version": 1,
-            "n_users": len(self),
-            "n_events": self.n_events,
-            "first_code": FIRST_CODE,
-            "event_vocabulary": list(self.event_vocabulary),
-        }
-        path.with_suffix(".json").write_text(json.dumps(description, indent=2), encoding="utf-8")
+        write_header(path.with_suffix(".json"), "sequences", indent=2, n_users=len(self), n_events=self.n_events,
+                     first_code=FIRST_CODE, event_vocabulary=list(self.event_vocabulary))
 
     @classmethod
     def load(cls, path: str | Path) -> Sequences:
         """Reads sequences written by `save` (no pickle is ever loaded)."""
         path = Path(path).with_suffix(".npz")
-        description = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-        if description.get("format") != _FORMAT:
-            raise DataError("not saved sequences", path=str(path), expected=_FORMAT)
+        description = read_header(path.with_suffix(".json"), "sequences", what="saved sequences")
         with np.load(path, allow_pickle=False) as arrays:
             loaded = {name: arrays[name] for name in _ARRAYS}
         return cls(**loaded, event_vocabulary=tuple(description["event_vocabulary"]))

@@ -15,7 +15,6 @@ vocabularies, so a trained model can place a cold-start item without an id embed
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from shopformer.artifacts import read_header, write_header
 from shopformer.data.codes import FIRST_CODE, PADDING_CODE
 from shopformer.data.prepare import LabelEncoder
 from shopformer.data.schema import CATALOG_COLUMNS, Catalog
@@ -31,7 +31,6 @@ from shopformer.features.text import TextEncoder
 
 __all__ = ["ItemFeatures", "ItemVocabularies", "build_item_features"]
 
-_FORMAT = "shopformer.item_features"
 _ARRAYS_FILE = "item_features.npz"
 _META_FILE = "item_features.json"
 #: Category path separators found in shop exports ("Beauty > Makeup", "Beauty/Makeup", "a|b").
@@ -139,20 +138,14 @@ class ItemFeatures:
         directory.mkdir(parents=True, exist_ok=True)
         arrays = {name: getattr(self, name) for name in _ARRAY_NAMES}
         np.savez(directory / _ARRAYS_FILE, **arrays)
-        meta = {"format": _FORMAT, "version": 1, "vocabularies": self.vocabularies.__dict__}
-        (directory / _META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+        write_header(directory / _META_FILE, "item_features", vocabularies=self.vocabularies.__dict__)
         return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> ItemFeatures:
         """Reads a table written by `save`."""
         directory = Path(directory)
-        meta_path = directory / _META_FILE
-        if not meta_path.is_file():
-            raise DataError("no saved item features here", path=str(directory), expected=_META_FILE)
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("format") != _FORMAT:
-            raise DataError("not a saved item feature table", path=str(meta_path), expected=_FORMAT)
+        meta = read_header(directory / _META_FILE, "item_features", what="saved item feature table")
         with np.load(directory / _ARRAYS_FILE, allow_pickle=False) as arrays:
             loaded = {name: arrays[name] for name in _ARRAY_NAMES}
         return cls(**loaded, vocabularies=ItemVocabularies(**meta["vocabularies"]))

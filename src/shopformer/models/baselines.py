@@ -15,7 +15,6 @@ arrays), loadable without pickle.
 from __future__ import annotations
 
 import inspect
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,12 +24,13 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import torch
 
+from shopformer.artifacts import read_header, write_header
 from shopformer.data.codes import FIRST_CODE, PADDING_CODE
 from shopformer.data.sequences import SequenceArrays
+from shopformer.errors import DataError
 
 __all__ = ["NextItemModel", "MostPopular", "ItemKNN", "MarkovChain", "last_items"]
 
-_FORMAT = "shopformer.next_item_model"
 
 Histories = SequenceArrays | Sequence[np.ndarray] | np.ndarray | torch.Tensor
 
@@ -197,9 +197,8 @@ class NextItemModel(ABC):
             raise RuntimeError("only a fitted model can be saved")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        meta = {"format": _FORMAT, "version": 1, "class": type(self).__name__,
-                "params": self.get_params(), "n_items": self.n_items_}
-        (path / "model.json").write_text(json.dumps(meta, indent=2))
+        write_header(path / "model.json", "next_item_model", indent=2, **{"class": type(self).__name__},
+                     params=self.get_params(), n_items=self.n_items_)
         np.savez(path / "arrays.npz", **{name: getattr(self, name) for name in self._STATE})
         return path
 
@@ -207,12 +206,10 @@ class NextItemModel(ABC):
     def load(cls, path: str | Path) -> NextItemModel:
         """Rebuild a saved model; called on a subclass, the saved class must match it."""
         path = Path(path)
-        meta = json.loads((path / "model.json").read_text())
-        if meta.get("format") != _FORMAT:
-            raise ValueError(f"{path} does not hold a saved next-item model")
+        meta = read_header(path / "model.json", "next_item_model", what="saved next-item model")
         model_cls = NextItemModel._registry.get(meta["class"])
         if model_cls is None or not issubclass(model_cls, cls):
-            raise ValueError(f"{path} holds a {meta['class']}, not a {cls.__name__}")
+            raise DataError(f"the folder holds a {meta['class']}, not a {cls.__name__}", path=str(path))
         model = model_cls(**meta["params"])
         with np.load(path / "arrays.npz", allow_pickle=False) as arrays:
             for name in model_cls._STATE:

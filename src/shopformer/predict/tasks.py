@@ -13,7 +13,6 @@ A bundle's `tasks/` folder (no pickle anywhere):
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,11 +21,12 @@ import numpy as np
 import polars as pl
 from tqdm.auto import tqdm
 
+from shopformer.artifacts import read_header, write_header
 from shopformer.data.schema import Catalog, Dataset, EventLog
 from shopformer.errors import ConfigError, DataError
 from shopformer.evaluate.binary import classification_metrics
 from shopformer.tasks.base import TASKS, TaskContext, TaskExamples, TaskModel
-from shopformer.tasks.calibration import CalibratedModel
+from shopformer.tasks.calibrated import CalibratedModel
 from shopformer.tasks.examples import (
     DAY,
     TaskConfig,
@@ -46,7 +46,7 @@ from shopformer.tasks.shared import SharedBehaviour
 
 __all__ = ["TaskPredictor", "behaviour_source", "bundle_shared", "default_model"]
 
-_FORMAT, _VERSION = "shopformer.tasks", 1
+_KIND, _VERSION = "tasks", 1
 _CATALOG_COLUMNS = ("item_id", "price", "category")
 
 
@@ -190,10 +190,10 @@ class TaskPredictor:
         if self.context.catalog is not None:
             catalog = self.context.catalog.frame
             catalog.select([c for c in _CATALOG_COLUMNS if c in catalog.columns]).write_parquet(folder / "catalog.parquet")
-        meta = {"format": _FORMAT, "version": _VERSION, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        meta = {"created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "time_resolution": self.context.time_resolution, "task_config": self.config.model_dump(mode="json"),
                 "tasks": {task: {**self.info[task], "classes": list(self.classes[task])} for task in self.models}}
-        (folder / "tasks.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        write_header(folder / "tasks.json", _KIND, _VERSION, indent=1, **meta)
         return folder
 
     @classmethod
@@ -228,9 +228,5 @@ def _read_meta(folder: Path) -> dict:
     if not path.is_file():
         raise DataError("the bundle has no task models (no tasks/tasks.json): run `shopformer train-tasks` first",
                         path=str(folder.parent))
-    meta = json.loads(path.read_text(encoding="utf-8"))
-    if meta.get("format") != _FORMAT or meta.get("version") != _VERSION:
-        raise DataError("not a task model folder this Shopformer can read", path=str(path),
-                        expected=f"{_FORMAT} version {_VERSION}")
-    return meta
+    return read_header(path, _KIND, _VERSION, what="task model folder")
 

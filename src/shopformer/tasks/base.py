@@ -8,6 +8,7 @@ Transformer, implements `TaskModel`, so the benchmark treats them alike.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -16,8 +17,10 @@ import numpy as np
 import polars as pl
 
 from shopformer.data.schema import Catalog, EventLog, TimeResolution
+from shopformer.features.users import FeatureTable, user_features
 
-__all__ = ["BINARY_CLASSES", "TASKS", "TaskContext", "TaskExamples", "TaskModel", "ordered_events", "visible_events"]
+__all__ = ["BINARY_CLASSES", "TASKS", "TaskContext", "TaskExamples", "TaskModel", "example_features", "ordered_events",
+           "visible_events"]
 
 #: The tasks, as named in the API, the CLI and the benchmark JSON.
 TASKS: tuple[str, ...] = ("intent", "propensity", "item-propensity", "churn", "next-event-type")
@@ -124,3 +127,22 @@ class TaskModel(Protocol):
     def predict_proba(self, examples: TaskExamples, context: TaskContext) -> np.ndarray: ...
 
     def save(self, directory: str | Path) -> Path: ...
+
+
+#: Recently computed tables: fitting, calibrating and scoring several models read the same examples.
+_FEATURE_CACHE: OrderedDict[tuple, FeatureTable] = OrderedDict()
+_FEATURE_CACHE_SIZE = 6
+
+
+def example_features(context: TaskContext, examples: TaskExamples) -> FeatureTable:
+    """The hand-crafted features (`features.users`) of `examples` from their visible events only."""
+    # Keyed by content, not identity: a rebuilt context or a re-filtered split hits the same entry.
+    items = ["item_id"] if "item_id" in examples.frame.columns else []
+    rows = examples.frame.select("example_id", "user_id", "history_end", "cutoff", *items)
+    key = (int(context.events.hash_rows().sum()), examples.task, rows.hash_rows().to_numpy().tobytes())
+    if key not in _FEATURE_CACHE:
+        _FEATURE_CACHE[key] = user_features(visible_events(context, examples), examples.frame, context.catalog)
+        while len(_FEATURE_CACHE) > _FEATURE_CACHE_SIZE:
+            _FEATURE_CACHE.popitem(last=False)
+    _FEATURE_CACHE.move_to_end(key)
+    return _FEATURE_CACHE[key]

@@ -9,7 +9,6 @@ text model format plus JSON: nothing is pickled.
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 
 import lightgbm as lgb
@@ -17,20 +16,17 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from shopformer.artifacts import read_header, write_header
 from shopformer.errors import DataError
 from shopformer.evaluate.binary import roc_auc
-from shopformer.tasks.base import TaskContext, TaskExamples
-from shopformer.tasks.features import example_features
+from shopformer.tasks.base import TaskContext, TaskExamples, example_features
 
 __all__ = ["LightGBMModel", "LogisticModel", "model_meta", "read_model_json"]
 
 
 def model_meta(directory: str | Path) -> dict:
     """The `model.json` of a saved task model folder; a clear error when there is none."""
-    path = Path(directory) / "model.json"
-    if not path.is_file():
-        raise DataError("not a saved task model folder (no model.json)", path=str(directory))
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_header(Path(directory) / "model.json", "task_model", what="saved task model")
 
 
 def read_model_json(directory: str | Path, kind: str) -> dict:
@@ -45,7 +41,7 @@ def read_model_json(directory: str | Path, kind: str) -> dict:
 def _write_model_json(directory: str | Path, meta: dict) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    write_header(directory / "model.json", "task_model", **meta)
     return directory
 
 

@@ -20,11 +20,13 @@ a dataset (so one pre-trained model serves them all):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
+from shopformer.config import FrozenConfig
 from shopformer.data.prepare import Sessionizer, sort_by_user_time
 from shopformer.data.schema import CANONICAL_EVENT_TYPES, Catalog, EventLog
 from shopformer.errors import ConfigError, DataError
@@ -43,10 +45,10 @@ DAY = 86_400
 _KEY_SHIFT = 2**34  # per-user offset of the sortable (user, time) key: > any span of timestamps
 
 
-class TaskConfig(BaseModel):
+class TaskConfig(FrozenConfig):
     """How examples are cut. Unknown keys are an error."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    config_name: ClassVar[str] = "task"
 
     #: Label window h of the time-based tasks, and the length of the valid and test periods.
     #: Default: a fifth of the log's span, 1 to 7 days.
@@ -64,14 +66,6 @@ class TaskConfig(BaseModel):
     #: Inactivity that ends a session in second-resolution logs without a session column.
     session_gap_seconds: int = Field(1800, ge=1)
 
-    @classmethod
-    def from_dict(cls, values: dict) -> TaskConfig:
-        """A config from plain values, every bad key or value reported as one `ConfigError`."""
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"invalid task config: {problems}") from None
 
 
 @dataclass(frozen=True)

@@ -16,18 +16,17 @@ Saved as LightGBM's text model, an npz of the projection and the head's own fold
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 
+from shopformer.artifacts import write_header
 from shopformer.errors import ShopformerError
 from shopformer.models.base import BehaviourModel
 from shopformer.runtime import torch_threads
-from shopformer.tasks.base import TaskContext, TaskExamples
+from shopformer.tasks.base import TaskContext, TaskExamples, example_features
 from shopformer.tasks.baselines import read_model_json, tuned_booster
-from shopformer.tasks.features import example_features
 from shopformer.tasks.shared import SharedBehaviour
 from shopformer.tasks.transformer_inputs import (
     TaskInputs,
@@ -141,7 +140,7 @@ class HybridTaskModel:
         np.savez(directory / "states.npz", mean=self.state_mean_, axes=self.state_axes_)
         meta = {"kind": _KIND, "name": self.name, "mask_seen": self.mask_seen_, "classes": list(self.classes_), "params": self.params_, "components": self.components,
                 "folds": self.folds}
-        (directory / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+        write_header(directory / "model.json", "task_model", **meta)
         return directory
 
 

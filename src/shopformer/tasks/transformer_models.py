@@ -22,7 +22,6 @@ here, the copy saved beside the task model.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -33,15 +32,17 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from shopformer.artifacts import write_header
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.data.schema import Dataset, EventLog
 from shopformer.data.sequences import SequenceArrays
 from shopformer.errors import ShopformerError
 from shopformer.evaluate.binary import roc_auc
 from shopformer.models.base import BehaviourModel
+from shopformer.models.heads import TaskHead, pool_states
 from shopformer.runtime import torch_threads
 from shopformer.tasks.base import TaskContext, TaskExamples
-from shopformer.tasks.heads import HeadTraining, TaskHead, fit_head, pool_states
+from shopformer.tasks.baselines import read_model_json
 from shopformer.tasks.shared import SharedBehaviour
 from shopformer.tasks.transformer_inputs import (
     TaskInputs,
@@ -50,6 +51,7 @@ from shopformer.tasks.transformer_inputs import (
     task_inputs,
 )
 from shopformer.train.batches import gather_windows
+from shopformer.train.heads import HeadTraining, fit_head
 
 __all__ = ["FINETUNE", "PRETRAIN", "TransformerTaskModel", "bundle_behaviour_model", "frozen_states",
            "load_transformer_model", "pretrained_behaviour_model", "transformer_factory"]
@@ -61,7 +63,6 @@ PRETRAIN = {"max_minutes": 1.5, "num_threads": 1, "patience": 5, "progress": Fal
 _BATCH = 1024
 #: Fine-tuning recipe: 40 seconds per task at most, on one thread, stopped early on validation AUC.
 FINETUNE = HeadTraining(max_epochs=30, patience=3, max_seconds=40.0)
-_FORMAT = "shopformer.task_model"
 
 
 def pretrained_behaviour_model(context: TaskContext, shared: SharedBehaviour, train: dict | None = None,
@@ -261,19 +262,19 @@ class TransformerTaskModel:
             self.behaviour.save(directory / "behaviour")
         save_file({k: v.contiguous() for k, v in module.state_dict().items()}, directory / "weights.safetensors")
         meta = {
-            "format": _FORMAT, "kind": "transformer", "name": self.name, "task": self.task_,
+            "kind": "transformer", "name": self.name, "task": self.task_,
             "classes": list(self.classes_), "finetune": self.finetune, "hidden": self.hidden, "state_dropout": self.state_dropout,
             "training": asdict(self.training), "extra_mean": self.extra_mean_.tolist(),
             "extra_std": self.extra_std_.tolist(), "history": self.history_,
         }
-        (directory / "model.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        write_header(directory / "model.json", "task_model", indent=1, **meta)
         return directory
 
     @classmethod
     def load(cls, directory: str | Path, behaviour: BehaviourModel) -> TransformerTaskModel:
         """Reads a model written by `save`, on top of the behaviour model it was trained from."""
         directory = Path(directory)
-        meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
+        meta = read_model_json(directory, "transformer")
         model = cls(meta["name"], behaviour, finetune=meta["finetune"], training=HeadTraining(**meta["training"]),
                     hidden=meta["hidden"], state_dropout=meta["state_dropout"])
         model.task_, model.classes_ = meta["task"], tuple(meta["classes"])

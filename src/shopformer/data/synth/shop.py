@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from shopformer.config import FrozenConfig
 from shopformer.data.mapping import EventMapping
 from shopformer.data.synth.actors import simulate_bots, simulate_fraud
 from shopformer.data.synth.catalog import build_catalog
@@ -53,10 +54,9 @@ _TIE_ORDER = {REVIEW: 0, SEARCH: 1, VIEW: 2, WISHLIST: 3, CART: 4, PURCHASE: 5}
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
-class DemoShopConfig(BaseModel):
+class DemoShopConfig(FrozenConfig):
     """Size and behaviour of the demo shop; unknown keys are an error."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     seed: int = 0
     n_users: int = Field(2000, ge=20)

@@ -1,32 +1,19 @@
-"""Task heads over the behaviour Transformer's user state, and the loop that trains them.
+"""Task heads over the behaviour Transformer's user state (their training loop: `train.heads`).
 
 A head reads what the sequence encoder knows about a user at a cut-off (the last hidden state and
 the mean of all hidden states) plus what a left-padded event sequence cannot know: scalar context
 such as the time from the last visible event to the cut-off, and, for item-level tasks, the
 candidate item's vector. Binary tasks get one logit, multi-class tasks one per class.
 
-`fit_head` trains any `nn.Module` whose logits come from a `forward_rows(rows)` closure, with
-early stopping on a validation score: the same loop serves a frozen encoder (states computed
-once) and end-to-end fine-tuning (states recomputed per batch through the encoder).
 """
 
 from __future__ import annotations
 
-import copy
-import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from shopformer.train.batches import pooled_batches
-
-__all__ = ["HeadTraining", "TaskHead", "fit_head", "pool_states", "task_loss"]
+__all__ = ["TaskHead", "pool_states", "task_loss"]
 
 
 def pool_states(hidden: Tensor, valid: Tensor) -> Tensor:
@@ -109,65 +96,3 @@ def task_loss(logits: Tensor, labels: Tensor, pos_weight: float | None = None) -
         weight = None if pos_weight is None else torch.tensor(pos_weight, dtype=logits.dtype)
         return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), pos_weight=weight)
     return F.cross_entropy(logits, labels.long())
-
-
-@dataclass(frozen=True)
-class HeadTraining:
-    """Optimisation of a task head (and, when fine-tuning, of the encoder under it)."""
-
-    lr: float = 1e-3
-    encoder_lr: float = 1e-4
-    weight_decay: float = 1e-2
-    batch_size: int = 256
-    max_epochs: int = 30
-    patience: int = 4
-    max_seconds: float | None = None
-    seed: int = 0
-    progress: bool = False
-
-
-def fit_head(
-    module: nn.Module,
-    param_groups: list[dict],
-    forward_rows: Callable[[np.ndarray], Tensor],
-    labels: np.ndarray,
-    lengths: np.ndarray,
-    validate: Callable[[], float],
-    config: HeadTraining,
-    pos_weight: float | None = None,
-) -> list[dict]:
-    """Trains `module` on rows `0..len(labels)-1`; keeps the weights of the best `validate()` score.
-
-    `forward_rows(rows)` returns the logits of those training rows (in training mode);
-    `validate()` scores the current weights on validation data (higher is better). Stops after
-    `patience` epochs without gain, `max_epochs`, or `max_seconds`. Returns per-epoch metrics.
-    """
-    optimizer = torch.optim.AdamW(param_groups, weight_decay=config.weight_decay)
-    rng = np.random.default_rng(config.seed)
-    targets = torch.tensor(np.asarray(labels))
-    best, best_epoch, best_state = -math.inf, 0, copy.deepcopy(module.state_dict())
-    history, started = [], time.perf_counter()
-    epochs = tqdm(range(config.max_epochs), desc="task head", disable=not config.progress, leave=False)
-    for epoch in epochs:
-        module.train()
-        total = 0.0
-        for rows in pooled_batches(lengths, config.batch_size, rng, sort_pool=20):
-            loss = task_loss(forward_rows(rows), targets[rows], pos_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(module.parameters(), 5.0)
-            optimizer.step()
-            total += float(loss.detach()) * len(rows)
-        module.eval()
-        score = validate()
-        history.append({"epoch": epoch + 1, "train_loss": total / max(len(labels), 1), "valid_score": score})
-        epochs.set_postfix(valid=f"{score:.4f}")
-        if score > best:
-            best, best_epoch, best_state = score, epoch, copy.deepcopy(module.state_dict())
-        elif epoch - best_epoch >= config.patience:
-            break
-        if config.max_seconds is not None and time.perf_counter() - started > config.max_seconds:
-            break
-    module.load_state_dict(best_state)
-    module.eval()
-    return history

@@ -1,23 +1,21 @@
 """Hand-crafted features per example: recency, frequency, monetary, funnel and session signals.
 
-Everything is computed from `visible_events` (the user's first `history_end` events) and the
-example's own columns (`cutoff`, the candidate `item_id`), so a feature can never read an event at
-or after the cut-off. The columns are the same for every log (all canonical event types), so a
+Everything is computed from the events a caller lets each example see (for tasks, `visible_events`:
+the user's first `history_end` events) and the example's own columns (`cutoff`, the candidate
+`item_id`), so a feature can never read an event at or after the cut-off. The columns are the same for every log (all canonical event types), so a
 model fitted on one log's examples scores another's, e.g. live users in the service.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from shopformer.data.schema import CANONICAL_EVENT_TYPES
-from shopformer.tasks.base import TaskContext, TaskExamples, visible_events
+from shopformer.data.schema import CANONICAL_EVENT_TYPES, Catalog
 
-__all__ = ["FeatureTable", "example_features"]
+__all__ = ["NEVER_DAYS", "FeatureTable", "user_features"]
 
 _DAY = 86_400.0
 #: Days standing in for "never" in recency features (no purchase yet, item never interacted with).
@@ -28,53 +26,39 @@ _WINDOWS = {"1d": 1.0, "7d": 7.0}
 
 @dataclass(frozen=True)
 class FeatureTable:
-    """Feature matrix in example order (`values[i]` belongs to `examples.frame[i]`)."""
+    """Feature matrix in example order (`values[i]` belongs to example row `i`)."""
 
     names: tuple[str, ...]
     values: np.ndarray
 
 
-#: Recently computed tables: fitting, calibrating and scoring several models read the same examples.
-_CACHE: OrderedDict[tuple, FeatureTable] = OrderedDict()
-_CACHE_SIZE = 6
+def _item_column(examples: pl.DataFrame) -> list[str]:
+    return ["item_id"] if "item_id" in examples.columns else []
 
 
-def example_features(context: TaskContext, examples: TaskExamples) -> FeatureTable:
-    """The feature matrix of `examples`, float32, one row per example, no missing values."""
-    # Keyed by content, not identity: a rebuilt context or a re-filtered split hits the same entry.
-    rows = examples.frame.select("example_id", "user_id", "history_end", "cutoff", *_item_column(examples))
-    key = (int(context.events.hash_rows().sum()), examples.task, rows.hash_rows().to_numpy().tobytes())
-    if key not in _CACHE:
-        _CACHE[key] = _computed(context, examples)
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    _CACHE.move_to_end(key)
-    return _CACHE[key]
+def user_features(visible: pl.DataFrame, examples: pl.DataFrame, catalog: Catalog | None) -> FeatureTable:
+    """The feature matrix of `examples` (float32, one row per example, no missing values).
 
-
-def _item_column(examples: TaskExamples) -> list[str]:
-    return ["item_id"] if "item_id" in examples.frame.columns else []
-
-
-def _computed(context: TaskContext, examples: TaskExamples) -> FeatureTable:
-    events = _annotated(context, examples)
+    `examples` has `example_id`, `cutoff` and, for item-level examples, the candidate `item_id`;
+    `visible` holds the events each example may see, one row per (example_id, event), in order.
+    """
+    events = _annotated(visible, examples, catalog)
     aggregates = [*_frequency(), *_recency(), *_monetary(), *_session(), *_last_event()]
     if _item_column(examples):
         aggregates += _item(events)
     per_example = events.group_by("example_id").agg(aggregates)
     per_example = per_example.with_columns(_ratios()).with_columns(_entropy(events, per_example))
-    table = examples.frame.select("example_id").join(per_example, on="example_id", how="left", maintain_order="left").drop("example_id")
+    table = examples.select("example_id").join(per_example, on="example_id", how="left", maintain_order="left").drop("example_id")
     table = table.with_columns(pl.col(c).fill_null(NEVER_DAYS) for c in table.columns if "recency" in c)
     values = table.fill_null(0.0).fill_nan(0.0).to_numpy().astype(np.float32)
     return FeatureTable(tuple(table.columns), values)
 
 
-def _annotated(context: TaskContext, examples: TaskExamples) -> pl.DataFrame:
+def _annotated(visible: pl.DataFrame, examples: pl.DataFrame, catalog: Catalog | None) -> pl.DataFrame:
     """Visible events with their age (days before the cut-off), price, category and current-session flag."""
-    visible = visible_events(context, examples)
-    keys = examples.frame.select("example_id", "cutoff", *_item_column(examples)).rename({"item_id": "target_item"}, strict=False)
+    keys = examples.select("example_id", "cutoff", *_item_column(examples)).rename({"item_id": "target_item"}, strict=False)
     frame = visible.join(keys, on="example_id", maintain_order="left")
-    catalog = _catalog_columns(context)
+    catalog = _catalog_columns(catalog)
     if catalog is not None:
         frame = frame.join(catalog, on="item_id", how="left", maintain_order="left")
     else:
@@ -91,10 +75,10 @@ def _annotated(context: TaskContext, examples: TaskExamples) -> pl.DataFrame:
     return frame
 
 
-def _catalog_columns(context: TaskContext) -> pl.DataFrame | None:
-    if context.catalog is None:
+def _catalog_columns(catalog: Catalog | None) -> pl.DataFrame | None:
+    if catalog is None:
         return None
-    catalog = context.catalog.frame
+    catalog = catalog.frame
     price = pl.col("price") if "price" in catalog.columns else pl.lit(None, pl.Float64)
     category = pl.col("category") if "category" in catalog.columns else pl.lit(None, pl.String)
     return catalog.select("item_id", catalog_price=price, category=category)

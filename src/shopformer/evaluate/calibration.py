@@ -1,4 +1,4 @@
-"""Calibration on validation predictions, for any task model.
+"""Calibration of predicted probabilities on validation predictions and labels.
 
 Binary tasks: Platt scaling (a logistic fit on the logit of the model's probability; it keeps the
 ranking) or isotonic regression (monotone steps), chosen by 5-fold cross-validated log-loss on the
@@ -8,7 +8,6 @@ the log-probabilities. A fitted calibrator is a few numbers in JSON.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +15,11 @@ from scipy.optimize import minimize_scalar
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
+from shopformer.artifacts import read_header, write_header
 from shopformer.errors import ConfigError, DataError
 from shopformer.evaluate.binary import logloss
-from shopformer.tasks.base import TaskContext, TaskExamples, TaskModel
 
-__all__ = ["CalibratedModel", "Calibrator", "METHODS", "fit_calibrator", "load_calibrator"]
+__all__ = ["Calibrator", "METHODS", "fit_calibrator", "load_calibrator"]
 
 METHODS = ("auto", "platt", "isotonic", "temperature", "none")
 _EPS = 1e-6
@@ -85,7 +84,7 @@ class Calibrator:
         """Writes `directory/calibration.json`."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "calibration.json").write_text(json.dumps(self.to_dict()), encoding="utf-8")
+        write_header(directory / "calibration.json", "calibration", **self.to_dict())
         return directory
 
 
@@ -99,10 +98,7 @@ def fit_calibrator(probs: np.ndarray, labels: np.ndarray, n_classes: int = 2, me
 
 def load_calibrator(directory: str | Path) -> Calibrator:
     """The calibrator `Calibrator.save` wrote into `directory`."""
-    path = Path(directory) / "calibration.json"
-    if not path.is_file():
-        raise DataError("no calibration.json in the task model folder", path=str(directory))
-    return Calibrator.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    return Calibrator.from_dict(read_header(Path(directory) / "calibration.json", "calibration", what="calibration"))
 
 
 def _fit_platt(probs, labels) -> dict:
@@ -139,37 +135,3 @@ _APPLIERS = {
     "temperature": lambda p, q: _softmax(np.log(np.clip(p, _EPS, 1)) / q["temperature"]),
     "none": lambda p, q: p,
 }
-
-
-class CalibratedModel:
-    """A task model whose probabilities are calibrated on the validation examples it was fitted with."""
-
-    def __init__(self, model: TaskModel, method: str = "auto") -> None:
-        self.model, self.calibrator = model, Calibrator(method)
-        self.name = model.name
-
-    def fit(self, train: TaskExamples, valid: TaskExamples, context: TaskContext) -> CalibratedModel:
-        self.model.fit(train, valid, context)
-        #: The wrapped model's own probabilities of `valid`: what the calibrator was fitted on.
-        self.valid_proba_ = self.model.predict_proba(valid, context)
-        self.calibrator.fit(self.valid_proba_, valid.labels)
-        return self
-
-    def predict_proba(self, examples: TaskExamples, context: TaskContext) -> np.ndarray:
-        return self.calibrator.transform(self.model.predict_proba(examples, context))
-
-    def predict_uncalibrated(self, examples: TaskExamples, context: TaskContext) -> np.ndarray:
-        return self.model.predict_proba(examples, context)
-
-    def save(self, directory: str | Path) -> Path:
-        """The wrapped model in `directory/model/`, the calibrator in `directory/calibration.json`."""
-        directory = Path(directory)
-        self.model.save(directory / "model")
-        return self.calibrator.save(directory)
-
-    @classmethod
-    def load(cls, directory: str | Path, model: TaskModel) -> CalibratedModel:
-        """Rebuilds the wrapper around `model` (already loaded from `directory/model/`)."""
-        loaded = cls(model)
-        loaded.calibrator = load_calibrator(directory)
-        return loaded
