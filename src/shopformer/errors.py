@@ -7,8 +7,10 @@ class ShopformerError(Exception):
     """Base class of every error Shopformer reports to users (the CLI prints it, no traceback)."""
 
 
-class DataError(ShopformerError):
-    """Input data that cannot be used: says which file, row and column, and what was expected."""
+class DataError(ShopformerError, ValueError):
+    """Input data that cannot be used: says which file, row and column, and what was expected.
+
+    Also a `ValueError`, so code that guards array maths with `except ValueError` catches it."""
 
     def __init__(
         self,
@@ -37,5 +39,9 @@ class DataError(ShopformerError):
         return text
 
 
-class ConfigError(ShopformerError):
+class ConfigError(ShopformerError, ValueError):
     """A configuration value or key that is wrong or unknown."""
+
+
+class NotFittedError(ShopformerError, RuntimeError):
+    """A model asked to score, save or explain before it was fitted or loaded."""

@@ -12,7 +12,6 @@ model's test class only provides hooks (`_get_model`, and how its family fits, s
 The next-item checks go through the one top-k path (`evaluate.ranking.top_k_items` with
 `history_cells`) that `Shopformer.recommend` and the service use; `Shopformer` overrides `_top_k` to
 go through `recommend` itself. A behaviour that does not apply to a family is skipped with the reason.
-Known gaps between this contract and the code are listed per class in `CONTRACT_GAPS` (strict xfail).
 """
 
 from __future__ import annotations
@@ -38,8 +37,6 @@ from shopformer.tasks.models import load_model, make_model
 from tests.contract.conftest import OUTER_THREADS, outer_threads
 
 SEED = 7
-#: {test name or "name[case]": (the exception the code raises instead, reason)}: strict xfails.
-Gaps = dict[str, tuple[type[BaseException], str]]
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,6 @@ class EstimatorContract:
     SEEDED: ClassVar[str | None] = None  # None when seeded, else the reason it is not
     THREADS: ClassVar[str | None] = None  # None when the model has a torch thread setting, else why not
     BAD_INPUTS: ClassVar[tuple[BadInput, ...]] = ()
-    CONTRACT_GAPS: ClassVar[Gaps] = {}
 
     def _get_model(self, data: Any, seed: int = SEED) -> Any:
         raise NotImplementedError

@@ -1,19 +1,16 @@
-"""Tiny shared data for the estimator contract, and the two hooks that wire the contract classes up.
+"""Tiny shared data for the estimator contract, and the hook that wires the contract classes up.
 
 * `tiny_shop`: a deterministic 40-user, 25-item event log built in memory, prepared once; the
   next-item models (Shopformer and the baselines) all fit on it and are probed on the same histories.
 * `task_data`: a 120-user demo shop with its churn examples, plus the edge-case examples (users never
   seen, one-event and empty histories) and one behaviour model pre-trained for all Shopformer task models.
 * `pytest_generate_tests` gives each contract class its own `bad_input` cases (`BAD_INPUTS`).
-* `pytest_collection_modifyitems` marks the checks a class lists in `CONTRACT_GAPS` as
-  `xfail(strict=True)`: a known gap between the contract and the code, failing loudly once fixed.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -151,16 +148,3 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "bad_input" in metafunc.fixturenames:
         cases = getattr(metafunc.cls, "BAD_INPUTS", ())
         metafunc.parametrize("bad_input", [pytest.param(case, id=case.name) for case in cases])
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`CONTRACT_GAPS` of a contract class: {test name or "name[case]": (exception, reason)} -> a strict
-    xfail that only an exception of that type satisfies (any other failure still fails)."""
-    for item in items:
-        gaps = getattr(getattr(item, "cls", None), "CONTRACT_GAPS", None)
-        if not gaps or not Path(str(item.path)).is_relative_to(Path(__file__).parent):
-            continue
-        gap = gaps.get(item.name) or gaps.get(getattr(item, "originalname", item.name))
-        if gap:
-            raises, reason = gap
-            item.add_marker(pytest.mark.xfail(strict=True, raises=raises, reason=reason))

@@ -27,7 +27,7 @@ import torch
 from shopformer.artifacts import read_header, write_header
 from shopformer.data.codes import FIRST_CODE, PADDING_CODE
 from shopformer.data.sequences import SequenceArrays
-from shopformer.errors import DataError
+from shopformer.errors import DataError, NotFittedError
 
 __all__ = ["NextItemModel", "MostPopular", "ItemKNN", "MarkovChain", "last_items"]
 
@@ -86,11 +86,11 @@ def _check_sequences(offsets: np.ndarray, items: np.ndarray, n_items: int) -> tu
     offsets = np.asarray(offsets, dtype=np.int64)
     items = np.asarray(items, dtype=np.int64)
     if offsets.ndim != 1 or offsets.size == 0 or offsets[0] != 0 or offsets[-1] != items.size:
-        raise ValueError("offsets must start at 0 and end at len(items)")
+        raise DataError("offsets must start at 0 and end at len(items)", expected="CSR sequences")
     if np.any(np.diff(offsets) < 0):
-        raise ValueError("offsets must be non-decreasing")
+        raise DataError("offsets must be non-decreasing", expected="CSR sequences")
     if items.size and (items.min() < 0 or items.max() >= n_items):
-        raise ValueError(f"item codes must lie in [0, {n_items})")
+        raise DataError(f"item codes must lie in [0, {n_items})", found=f"{items.min()}..{items.max()}")
     return offsets, items
 
 
@@ -175,10 +175,11 @@ class NextItemModel(ABC):
     def score(self, histories: Histories) -> torch.Tensor:
         """Scores `(b, n_items)` (float32, higher is better) of every item code for each history."""
         if not hasattr(self, "n_items_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() first")
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() first")
         batch = _flatten_histories(histories)
         if batch.items.size and (batch.items.min() < 0 or batch.items.max() >= self.n_items_):
-            raise ValueError(f"history item codes must lie in [0, {self.n_items_})")
+            raise DataError(f"history item codes must lie in [0, {self.n_items_})",
+                            found=f"{batch.items.min()}..{batch.items.max()}")
         scores = self._score_batch(batch)
         scores[:, :FIRST_CODE] = -np.inf
         return torch.from_numpy(scores)
@@ -194,7 +195,7 @@ class NextItemModel(ABC):
     def save(self, path: str | Path) -> Path:
         """Write `model.json` and `arrays.npz` into directory `path` (created if needed)."""
         if not hasattr(self, "n_items_"):
-            raise RuntimeError("only a fitted model can be saved")
+            raise NotFittedError("only a fitted model can be saved")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         write_header(path / "model.json", "next_item_model", indent=2, **{"class": type(self).__name__},

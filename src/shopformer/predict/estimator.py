@@ -28,7 +28,7 @@ from shopformer.data.prepare import LabelEncoder
 from shopformer.data.prepared import PrepareConfig, PreparedDataset, prepare
 from shopformer.data.schema import Catalog, Dataset
 from shopformer.data.sequences import SequenceArrays
-from shopformer.errors import ConfigError, ShopformerError
+from shopformer.errors import ConfigError, DataError, ShopformerError
 from shopformer.evaluate.ranking import evaluate_next_item, history_cells, top_k_items
 from shopformer.features.items import ItemFeatures, build_item_features
 from shopformer.features.text import DEFAULT_TEXT_MODEL, TextEncoder
@@ -176,6 +176,9 @@ class Shopformer(FittedBehaviourModel):
         """Scores `(n_histories, n_items)` of the next item after each (non-empty) history:
         the Transformer's log-probabilities blended with the transition prior."""
         self._check_fitted()
+        if len(histories.items) and (histories.items.min() < 0 or histories.items.max() >= self.item_features_.n_items):
+            raise DataError(f"history item codes must lie in [0, {self.item_features_.n_items})",
+                            found=f"{histories.items.min()}..{histories.items.max()}")
         return self.prior_.blend(self._model_log_probs(histories), histories)
 
     @torch.no_grad()

@@ -11,7 +11,7 @@ import torch
 
 from shopformer.data.prepare import LabelEncoder
 from shopformer.data.sequences import SequenceArrays
-from shopformer.errors import ShopformerError
+from shopformer.errors import NotFittedError
 from shopformer.features.items import ItemFeatures
 from shopformer.models.config import ModelConfig
 from shopformer.models.prior import TransitionPrior
@@ -39,7 +39,7 @@ class FittedBehaviourModel:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise ShopformerError("this Shopformer is not fitted yet: call fit(data) or Shopformer.load(bundle_dir)")
+            raise NotFittedError("this Shopformer is not fitted yet: call fit(data) or Shopformer.load(bundle_dir)")
 
     @property
     def max_len(self) -> int:

@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from shopformer.artifacts import read_header, write_header
-from shopformer.errors import DataError
+from shopformer.errors import DataError, ShopformerError
 from shopformer.evaluate.binary import roc_auc
 from shopformer.tasks.base import TaskContext, TaskExamples, example_features
 
@@ -27,6 +27,11 @@ __all__ = ["LightGBMModel", "LogisticModel", "model_meta", "read_model_json"]
 def model_meta(directory: str | Path) -> dict:
     """The `model.json` of a saved task model folder; a clear error when there is none."""
     return read_header(Path(directory) / "model.json", "task_model", what="saved task model")
+
+
+def _check_fitted(model, attribute: str) -> None:
+    if not hasattr(model, attribute):
+        raise ShopformerError(f"{model.name} is not fitted yet: call fit(train, valid, context) or load it")
 
 
 def read_model_json(directory: str | Path, kind: str) -> dict:
@@ -67,6 +72,9 @@ class _FeatureModel:
         return raw[:, 1] if len(self.classes_) == 2 else raw
 
 
+_LOGISTIC_ARRAYS = ("mean", "scale", "coef", "intercept")
+
+
 class LogisticModel(_FeatureModel):
     """L2 logistic regression on log-scaled, standardised features; C and class weights tuned on validation."""
 
@@ -98,6 +106,7 @@ class LogisticModel(_FeatureModel):
         return (_log_scale(values) - self.mean_) / self.scale_
 
     def predict_proba(self, examples: TaskExamples, context: TaskContext) -> np.ndarray:
+        _check_fitted(self, "coef_")
         logits = self._scaled(example_features(context, examples).values) @ self.coef_.T + self.intercept_
         if len(self.classes_) == 2:
             return 1 / (1 + np.exp(-logits[:, 0]))
@@ -108,8 +117,9 @@ class LogisticModel(_FeatureModel):
     def save(self, directory: str | Path) -> Path:
         return _write_model_json(directory, {
             "kind": "logistic", "classes": list(self.classes_), "features": list(self.features_), "params": self.params_,
-            "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
-            "coef": self.coef_.tolist(), "intercept": self.intercept_.tolist(),
+            **{name: getattr(self, f"{name}_").tolist() for name in _LOGISTIC_ARRAYS},
+            # Reloaded in the dtypes they were fitted in, so the scores stay bit-identical.
+            "dtypes": {name: str(getattr(self, f"{name}_").dtype) for name in _LOGISTIC_ARRAYS},
         })
 
     @classmethod
@@ -117,8 +127,9 @@ class LogisticModel(_FeatureModel):
         meta = read_model_json(directory, "logistic")
         model = cls()
         model.classes_, model.features_, model.params_ = tuple(meta["classes"]), tuple(meta["features"]), meta["params"]
-        model.mean_, model.scale_ = np.array(meta["mean"]), np.array(meta["scale"])
-        model.coef_, model.intercept_ = np.array(meta["coef"]), np.array(meta["intercept"])
+        dtypes = meta.get("dtypes", {})
+        for name in _LOGISTIC_ARRAYS:
+            setattr(model, f"{name}_", np.array(meta[name], dtype=dtypes.get(name, "float64")))
         return model
 
 
@@ -158,6 +169,7 @@ class LightGBMModel(_FeatureModel):
         return self
 
     def predict_proba(self, examples: TaskExamples, context: TaskContext) -> np.ndarray:
+        _check_fitted(self, "booster_")
         values = example_features(context, examples).values
         return self.booster_.predict(values, num_iteration=self.params_["rounds"])
 

@@ -187,8 +187,8 @@ class TransformerTaskModel:
         self.task_, self.classes_ = task, classes
         self.extra_mean_ = train.extras.mean(0)
         self.extra_std_ = train.extras.std(0) + 1e-6
+        torch.manual_seed(self.training.seed)  # before the head is built: its first weights come from the seed too
         self.network_ = self._network(train.extras.shape[1])
-        torch.manual_seed(self.training.seed)
         with torch_threads(self.behaviour.num_threads):
             self.history_ = self._train(train, labels, valid, valid_labels)
         return self
