@@ -22,7 +22,6 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prepare_scale import machine_info  # noqa: E402
-
 from shopformer.data.mapping import EventMapping  # noqa: E402
 from shopformer.data.validate import load_events  # noqa: E402
 

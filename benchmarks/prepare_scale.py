@@ -135,7 +135,7 @@ def run(n_events: int, seed: int) -> dict:
         log = timed(seconds, "generate", lambda: synthetic_log(n_events, n_users, n_items, seed))
         after_load = memory.now()
         config = PrepareConfig(min_user_events=5, min_item_events=5)
-        prepared = timed(seconds, "prepare_total", lambda: prepare(Dataset("synthetic", log), config))
+        prepared = timed(seconds, "prepare_total", lambda log=log: prepare(Dataset("synthetic", log), config))
         del log  # the raw log is no longer needed, as in a real run
         split = timed(seconds, "leave_one_out", lambda: LeaveOneOut().split(prepared.events))
         with tempfile.TemporaryDirectory() as tmp:

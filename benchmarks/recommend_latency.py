@@ -62,7 +62,7 @@ def main() -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "recommend_latency.json").write_text(json.dumps(result, indent=1))
-    print(f"| case | users | items | median s | min s |\n|---|---|---|---|---|")
+    print("| case | users | items | median s | min s |\n|---|---|---|---|---|")
     for label, row in rows.items():
         print(f"| {label} | {len(users)} | {result['items']} | {row['median_s']:.3f} | {row['min_s']:.3f} |")
 

@@ -188,7 +188,8 @@ def measure(bundle: Path, args: argparse.Namespace, users: list[str], items: lis
     try:
         asyncio.run(run_level(port, recommendation_requests(users, 200, rng), 8, 30))  # warm-up
         for level in LEVELS:
-            results["recommend"].append(asyncio.run(run_level(port, recommendation_requests(users, args.requests, rng), level, args.seconds)))
+            requests = recommendation_requests(users, args.requests, rng)
+            results["recommend"].append(asyncio.run(run_level(port, requests, level, args.seconds)))
         results["micro_batching"] = batch_sizes(port)
         for level in LEVELS:
             requests = ingestion_requests(users, items, args.requests // 10, level, rng)
@@ -200,7 +201,8 @@ def measure(bundle: Path, args: argparse.Namespace, users: list[str], items: lis
     process, port = start_server(bundle, store, "--max-batch", "1")
     try:
         asyncio.run(run_level(port, recommendation_requests(users, 200, rng), 8, 30))
-        results["recommend_unbatched"].append(asyncio.run(run_level(port, recommendation_requests(users, args.requests, rng), 32, args.seconds)))
+        requests = recommendation_requests(users, args.requests, rng)
+        results["recommend_unbatched"].append(asyncio.run(run_level(port, requests, 32, args.seconds)))
     finally:
         process.terminate()
         process.wait(30)
@@ -232,7 +234,8 @@ def main() -> None:
            "recommend_rps_at_8": summary["recommend_rps_at_8"] >= TARGETS["recommend_rps_at_8"],
            "ingest_events_per_s": summary["ingest_events_per_s"] >= TARGETS["ingest_events_per_s"]}
     report = {
-        "benchmark": "shopformer serve on loopback: recommendations (k=10, full catalog) and event ingestion (batches of 100, synchronous=FULL)",
+        "benchmark": "shopformer serve on loopback: recommendations (k=10, full catalog) "
+                     "and event ingestion (batches of 100, synchronous=FULL)",
         "bundle": str(bundle), "items": len(items), "users": len(users), "model": model.model_config_.model_dump(),
         "server": {"torch_threads": 1, "store": "SQLite WAL, synchronous=FULL", "max_batch": 64},
         "client": "asyncio raw HTTP/1.1 keep-alive, one connection per concurrent client, same machine",
@@ -248,11 +251,13 @@ def main() -> None:
 
 def print_table(results: dict, summary: dict, met: dict) -> None:
     print("| endpoint | concurrency | requests | p50 ms | p95 ms | p99 ms | throughput |\n|---|---|---|---|---|---|---|")
-    for name, label, unit in (("recommend", "recommendations", "req/s"), ("recommend_unbatched", "recommendations, no micro-batching", "req/s"),
+    for name, label, unit in (("recommend", "recommendations", "req/s"),
+                              ("recommend_unbatched", "recommendations, no micro-batching", "req/s"),
                               ("ingest", "events (batches of 100)", "events/s")):
         for row in results[name]:
             rate = row.get("events_per_s", row["requests_per_s"])
-            print(f"| {label} | {row['concurrency']} | {row['requests']} | {row['p50_ms']} | {row['p95_ms']} | {row['p99_ms']} | {rate:,.0f} {unit} |")
+            print(f"| {label} | {row['concurrency']} | {row['requests']} | "
+                  f"{row['p50_ms']} | {row['p95_ms']} | {row['p99_ms']} | {rate:,.0f} {unit} |")
     print(f"in-process Shopformer.recommend (one user): p50 {results['in_process_recommend']['p50_ms']} ms; "
           f"mean micro-batch {results['micro_batching']['mean_batch_size']}")
     print("summary:", json.dumps(summary), "targets met:", json.dumps(met))

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from shopformer import __version__
+from shopformer._version import __version__
 
 __all__ = ["machine_info", "matmul_gflops", "physical_cores", "set_seed", "torch_threads", "versions"]
 

@@ -37,7 +37,9 @@ def test_train_writes_a_bundle_with_the_resolved_config(bundle):
 
 def test_recommend_for_users_and_sessions(bundle, tmp_path):
     out = tmp_path / "recs.csv"
-    result = runner.invoke(app, ["recommend", "--bundle", str(bundle), "--user", "u00001", "--user", "nobody", "-k", "4", "--out", str(out)])
+    result = runner.invoke(
+        app, ["recommend", "--bundle", str(bundle), "--user", "u00001", "--user", "nobody", "-k", "4", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
     assert lines[0] == "user_id,item_id,score,rank,source" and len(lines) == 9

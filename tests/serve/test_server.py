@@ -130,7 +130,9 @@ def test_invalid_timestamps_are_rejected_per_event_with_the_reason(server, bundl
     with server.client(headers=KEY) as client:
         body = client.post("/v1/events", json={"events": batch}).json()
         session = client.post("/v1/recommendations", json={"sequence": [{"item_id": item, "timestamp": "soon"}]})
-    assert [(r["event_id"], r["reason"]) for r in body["rejected"]] == [("ts-ms", "unparsable_timestamp"), ("ts-bad", "unparsable_timestamp")]
+    assert [(r["event_id"], r["reason"]) for r in body["rejected"]] == [
+        ("ts-ms", "unparsable_timestamp"), ("ts-bad", "unparsable_timestamp"),
+    ]
     assert "ISO-8601" in body["rejected"][0]["detail"] and body["stored"] == 2
     assert session.status_code == 422
 

@@ -131,5 +131,5 @@ def _training_summary(estimator: Shopformer, train, seconds: float) -> dict[str,
 
 
 def _dataset_info(dataset: Dataset, prepared: PreparedDataset) -> dict[str, Any]:
-    return {"name": dataset.name, "users": len(prepared.sequences), "items": len(prepared.item_encoder.classes_),
+    return {"name": dataset.name, "users": len(prepared.sequences), "items": len(prepared.item_encoder.classes),
             "events": prepared.sequences.n_events, "source": dataset.info.get("paths", {})}

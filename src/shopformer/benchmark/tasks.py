@@ -133,14 +133,14 @@ def _fit_and_score(name: str, examples: TaskExamples, context: TaskContext, shar
     for split in ("valid", "test"):
         part = examples.split(split)
         # Valid was already scored to fit the calibrator: reuse those probabilities.
-        raw = model.valid_proba_ if split == "valid" else model.predict_uncalibrated(part, context)
+        raw = model.valid_proba if split == "valid" else model.predict_uncalibrated(part, context)
         probs = model.calibrator.transform(raw)
         results.append({
             "task": examples.task, "model": name, "split": split,
             "metrics": classification_metrics(part.labels, probs, resamples),
             "metrics_uncalibrated": classification_metrics(part.labels, raw, resamples=0 if split == "valid" else resamples),
             "base_rate": base_rate(part.labels, len(examples.classes)), "n_examples": len(part),
-            "fit_seconds": seconds, "calibration": model.calibrator.method_, **_by_prefix(part, probs),
+            "fit_seconds": seconds, "calibration": model.calibrator.chosen_method, **_by_prefix(part, probs),
         })
         test_curve = (part.labels, probs)
     logger.info("%s %s: test AUC %.4f", examples.task, name, results[-1]["metrics"]["auc"])

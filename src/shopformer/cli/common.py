@@ -34,15 +34,24 @@ def reports_errors(command: Callable) -> Callable:
 
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="YAML file with `events:` and `catalog:` column mappings.")]
-CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalog file (item_id, title, description, category, brand, price).")]
+CatalogOpt = Annotated[
+    Optional[Path], typer.Option("--catalog", help="Catalog file (item_id, title, description, category, brand, price).")
+]
 UserColOpt = Annotated[Optional[str], typer.Option("--user-col", help="Column holding the user id.")]
 ItemColOpt = Annotated[Optional[str], typer.Option("--item-col", help="Column holding the item id.")]
 TimeColOpt = Annotated[Optional[str], typer.Option("--time-col", help="Column holding the event time.")]
 EventColOpt = Annotated[Optional[str], typer.Option("--event-col", help="Column holding the event type ('none': every row is a view).")]
 SessionColOpt = Annotated[Optional[str], typer.Option("--session-col", help="Column holding a session id.")]
-EventIdColOpt = Annotated[Optional[str], typer.Option("--event-id-col", help="Column holding a unique event id (duplicates are quarantined).")]
-TimeFormatOpt = Annotated[Optional[str], typer.Option("--time-format", help="auto, unix_s, unix_ms, iso8601, yyyymmdd or a strftime pattern.")]
-EventMapOpt = Annotated[Optional[list[str]], typer.Option("--event-map", help="raw=canonical event-type mapping, repeatable (e.g. --event-map pv=view).")]
+EventIdColOpt = Annotated[
+    Optional[str], typer.Option("--event-id-col", help="Column holding a unique event id (duplicates are quarantined).")
+]
+TimeFormatOpt = Annotated[
+    Optional[str], typer.Option("--time-format", help="auto, unix_s, unix_ms, iso8601, yyyymmdd or a strftime pattern.")
+]
+EventMapOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--event-map", help="raw=canonical event-type mapping, repeatable (e.g. --event-map pv=view)."),
+]
 DelimiterOpt = Annotated[Optional[str], typer.Option("--delimiter", help="Field delimiter of CSV-like files (detected when omitted).")]
 EncodingOpt = Annotated[Optional[str], typer.Option("--encoding", help="Text encoding of the files (default utf-8).")]
 

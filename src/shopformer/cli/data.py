@@ -32,8 +32,17 @@ from shopformer.data.prepared import PrepareConfig, prepare
 
 data_app = typer.Typer(help="Inspect and prepare event logs.", no_args_is_help=True)
 
-FormatOpt = Annotated[Optional[str], typer.Option("--format", help=f"A public dataset format instead of a plain table: {', '.join(FORMATS)}.")]
-ExtraOpt = Annotated[Optional[list[str]], typer.Option("--with", help="Extra file of a --format, as name=PATH, repeatable (e.g. --with item_attributes_path=Beauty_item2attributes.json).")]
+FormatOpt = Annotated[
+    Optional[str], typer.Option("--format", help=f"A public dataset format instead of a plain table: {', '.join(FORMATS)}.")
+]
+ExtraOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--with",
+        help="Extra file of a --format, as name=PATH, repeatable "
+        "(e.g. --with item_attributes_path=Beauty_item2attributes.json).",
+    ),
+]
 
 INSPECT_EXAMPLES = """[bold]Examples[/]\n
   shopformer data inspect events.csv\n

@@ -36,7 +36,13 @@ MAPPING_FLAGS = ("user_col", "item_col", "time_col", "event_col", "time_format")
 PathArg = Annotated[Optional[Path], typer.Argument(help="Event file (CSV/TSV, Parquet, JSON Lines) or the main file of --format.")]
 BundleOpt = Annotated[Path, typer.Option("--bundle", help="Bundle folder written by `shopformer train`.")]
 DemoOpt = Annotated[bool, typer.Option("--demo", help="Use the bundled demo shop instead of a file.")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Config override section.key=value, repeatable (e.g. --set model.layers=3 --set train.lr=0.002).")]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--set",
+        help="Config override section.key=value, repeatable (e.g. --set model.layers=3 --set train.lr=0.002).",
+    ),
+]
 ModelConfigOpt = Annotated[Optional[Path], typer.Option("--model-config", help="YAML file with `model:` and `train:` sections.")]
 
 TRAIN_EXAMPLES = """[bold]Examples[/]\n

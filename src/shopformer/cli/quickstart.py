@@ -30,7 +30,9 @@ def quickstart(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the demo shop generator.")] = 0,
     users: Annotated[Optional[int], typer.Option("--users", help="Number of demo-shop users (default: the generator's).")] = None,
     train_minutes: Annotated[float, typer.Option("--train-minutes", help="Time budget for training the recommender.")] = 3.0,
-    task_model: Annotated[str, typer.Option("--task-model", help="Task model for intent, propensity and churn (shopformer: minutes more).")] = "lightgbm",
+    task_model: Annotated[
+        str, typer.Option("--task-model", help="Task model for intent, propensity and churn (shopformer: minutes more).")
+    ] = "lightgbm",
 ) -> None:
     """Generate the demo shop, ingest, validate, prepare and summarise it, then train and recommend.
 
@@ -58,8 +60,8 @@ def quickstart(
     _fit_and_show_tasks(prepared, bundle, task_model)
     console.print(f"\n[green]Done.[/] Prepared data in {out / 'prepared'}, plot in {out / 'summary.png'}, "
                   f"quarantined rows in {out / 'ingest'}, model bundle in {bundle}.\n"
-                  f"Next: shopformer recommend --bundle {bundle} --user {prepared.user_encoder.classes_[0]} -k 5")
-    _print_serving_hint(bundle, prepared.user_encoder.classes_[0])
+                  f"Next: shopformer recommend --bundle {bundle} --user {prepared.user_encoder.classes[0]} -k 5")
+    _print_serving_hint(bundle, prepared.user_encoder.classes[0])
 
 
 def _train_and_recommend(prepared, bundle: Path, minutes: float) -> Path:
@@ -68,7 +70,7 @@ def _train_and_recommend(prepared, bundle: Path, minutes: float) -> Path:
     model = Shopformer(train={"max_minutes": minutes}).fit(prepared, metrics_path=fresh_file(bundle / "metrics.jsonl"))
     model.save(bundle)
     show_training_result(model, bundle)
-    users = prepared.user_encoder.classes_[:3].to_list()
+    users = prepared.user_encoder.classes[:3].to_list()
     titles = prepared.catalog.frame.select("item_id", "title")
     recommendations = model.recommend(users=users, k=5).join(titles, on="item_id", how="left", maintain_order="left")
     show_table(recommendations, "Top 5 items for three demo users")

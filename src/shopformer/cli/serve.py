@@ -37,10 +37,16 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
     store: Annotated[str, typer.Option("--store", help="SQLite file, or a postgresql:// URL (extra `postgres`).")] = str(DEFAULT_STORE),
-    api_key_file: Annotated[Optional[Path], typer.Option("--api-key-file", help="File holding the key that writes, deletes and reloads must send as X-API-Key.")] = None,
+    api_key_file: Annotated[
+        Optional[Path],
+        typer.Option("--api-key-file", help="File holding the key that writes, deletes and reloads must send as X-API-Key."),
+    ] = None,
     threads: Annotated[int, typer.Option("--threads", min=1, help="Torch threads for scoring.")] = 1,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", min=0.001, help="Largest request body accepted (413 beyond).")] = 4.0,
-    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Most recommendation requests scored in one model call (1: no micro-batching).")] = 64,
+    max_batch: Annotated[
+        int,
+        typer.Option("--max-batch", min=1, help="Most recommendation requests scored in one model call (1: no micro-batching)."),
+    ] = 64,
 ) -> None:
     """Serve recommendations, predictions and event ingestion over HTTP (JSON), from one bundle."""
     from shopformer.serve import require_serve_extra

@@ -31,7 +31,10 @@ EventsOpt = Annotated[Optional[Path], typer.Option("--events", help="Event file:
 UserFeaturesOpt = Annotated[Optional[Path], typer.Option("--user-features", help="taobao: the user feature file.")]
 ItemFeaturesOpt = Annotated[Optional[Path], typer.Option("--item-features", help="taobao: the item feature file.")]
 CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="csv: the catalog file.")]
-HorizonOpt = Annotated[Optional[int], typer.Option("--horizon-days", help="Label window h of propensity and churn (default: a fifth of the log, 1-7 days).")]
+HorizonOpt = Annotated[
+    Optional[int],
+    typer.Option("--horizon-days", help="Label window h of propensity and churn (default: a fifth of the log, 1-7 days)."),
+]
 TasksOpt = Annotated[str, typer.Option("--tasks", help=f"Comma-separated, from {', '.join(TASKS)}.")]
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="Torch and BLAS threads (LightGBM uses one).")]
 

@@ -201,6 +201,11 @@ class LabelEncoder:
         return encoder
 
     @property
+    def classes(self) -> pl.Series:
+        """The known ids in code order: `classes[k]` has code `FIRST_CODE + k`."""
+        return self.classes_
+
+    @property
     def n_codes(self) -> int:
         """Number of codes including the two reserved ones: the size of an embedding table."""
         return len(self.classes_) + FIRST_CODE

@@ -51,6 +51,11 @@ class Calibrator:
         self.method_, self.params_ = method, _FITTERS[method](probs, labels)
         return self
 
+    @property
+    def chosen_method(self) -> str:
+        """The method `fit` used ("auto" resolved to the one it chose)."""
+        return self.method_
+
     def transform(self, probs: np.ndarray) -> np.ndarray:
         return _APPLIERS[self.method_](np.asarray(probs, dtype=float), self.params_)
 

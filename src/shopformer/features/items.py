@@ -169,7 +169,7 @@ def build_item_features(
         item_ids: raw id of every item code: `item_ids[code]`. Entries 0 and 1 stand for the
             reserved padding and unknown codes and are ignored (pass anything, e.g. None);
             real items start at index 2, as `LabelEncoder` lays them out:
-            `[None, None, *item_encoder.classes_]`.
+            `[None, None, *item_encoder.classes]`.
         catalog: item metadata; items it lacks (or no catalog at all) get empty features.
         text_encoder: embeds "title. description. category. brand"; None leaves `text` 0-wide.
         n_price_buckets: number of price quantile buckets over the items with a known price.
@@ -294,7 +294,7 @@ def _category_prefixes(paths: pl.Series) -> pl.Expr:
 
 
 def _fit(values: pl.Series) -> list[str]:
-    return LabelEncoder().fit(values).classes_.to_list()
+    return LabelEncoder().fit(values).classes.to_list()
 
 
 def _codes(values: pl.Series, vocabulary: list[str]) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 Everything is computed from the events a caller lets each example see (for tasks, `visible_events`:
 the user's first `history_end` events) and the example's own columns (`cutoff`, the candidate
-`item_id`), so a feature can never read an event at or after the cut-off. The columns are the same for every log (all canonical event types), so a
-model fitted on one log's examples scores another's, e.g. live users in the service.
+`item_id`), so a feature can never read an event at or after the cut-off. The columns are the same
+for every log (all canonical event types), so a model fitted on one log's examples scores another's,
+e.g. live users in the service.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from shopformer.evaluate.metrics import (
     target_ranks,
 )
 from shopformer.models.baselines import ItemKNN, MarkovChain, NextItemModel
-from shopformer.train.batches import gather_windows
+from shopformer.models.inputs import gather_windows
 
 __all__ = ["TransitionPrior"]
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from shopformer import __version__
+from shopformer._version import __version__
 from shopformer.artifacts import header, read_header
 from shopformer.data.prepare import LabelEncoder
 from shopformer.data.sequences import SequenceArrays

@@ -33,13 +33,13 @@ from shopformer.evaluate.ranking import evaluate_next_item, history_cells, top_k
 from shopformer.features.items import ItemFeatures, build_item_features
 from shopformer.features.text import DEFAULT_TEXT_MODEL, TextEncoder
 from shopformer.models.config import ModelConfig
+from shopformer.models.inputs import gather_windows
 from shopformer.models.prior import WEIGHT_GRID, TransitionPrior
 from shopformer.models.transformer import BehaviourTransformer
 from shopformer.predict.bundle import EstimatorState, read_bundle, write_bundle
 from shopformer.predict.fitted import FittedBehaviourModel
 from shopformer.runtime import set_seed, torch_threads
 from shopformer.train import TrainConfig, Trainer
-from shopformer.train.batches import gather_windows
 from shopformer.train.trainer import Callback
 
 __all__ = ["Shopformer"]
@@ -141,7 +141,7 @@ class Shopformer(FittedBehaviourModel):
     def _item_features(self, prepared: PreparedDataset) -> ItemFeatures:
         wants_text = self.model_config.use_text and prepared.catalog is not None
         encoder = self._text_encoder() if wants_text else None
-        return build_item_features([None, None, *prepared.item_encoder.classes_.to_list()], prepared.catalog, encoder)
+        return build_item_features([None, None, *prepared.item_encoder.classes.to_list()], prepared.catalog, encoder)
 
     def _text_encoder(self) -> TextEncoder:
         return TextEncoder(self.text_model, cache_dir=self.text_cache_dir, progress=self.train_config.progress)
@@ -314,7 +314,7 @@ class Shopformer(FittedBehaviourModel):
     def _encoded_arrays(self, prepared: PreparedDataset) -> SequenceArrays:
         """The prepared data's sequences with item and event-type codes of this model."""
         arrays = prepared.arrays()
-        item_codes = np.concatenate([[PADDING_CODE, UNKNOWN_CODE], self.item_features_.codes(prepared.item_encoder.classes_.to_list())])
+        item_codes = np.concatenate([[PADDING_CODE, UNKNOWN_CODE], self.item_features_.codes(prepared.item_encoder.classes.to_list())])
         type_codes = LabelEncoder.from_classes(self.event_vocabulary_).transform(list(prepared.sequences.event_vocabulary))
         type_codes = np.concatenate([[PADDING_CODE, UNKNOWN_CODE], type_codes])
         timestamps = arrays.timestamps if self.model_config_.use_time_gaps else None
@@ -379,7 +379,7 @@ def _effective_config(config: ModelConfig, features: ItemFeatures, prepared: Pre
 
 def _recent_histories(prepared: PreparedDataset, arrays: SequenceArrays, max_len: int) -> SequenceArrays:
     """The last `max_len` events of every user, one row per user code (reserved codes: empty)."""
-    n_codes = len(prepared.user_encoder.classes_) + FIRST_CODE
+    n_codes = len(prepared.user_encoder.classes) + FIRST_CODE
     row_of_code = np.full(n_codes, -1, dtype=np.int64)
     row_of_code[prepared.sequences.users] = np.arange(len(prepared.sequences.users))
     recent = arrays.keep_last(max_len)

@@ -94,7 +94,7 @@ class FittedBehaviourModel:
     def known_users(self) -> list[str]:
         """Ids of the users the model was fitted on, in code order (the first has code 2)."""
         self._check_fitted()
-        return self.user_encoder_.classes_.to_list()
+        return self.user_encoder_.classes.to_list()
 
     def stored_histories(self) -> SequenceArrays:
         """Each user's last `max_len` events, one row per user code (reserved codes: empty rows)."""

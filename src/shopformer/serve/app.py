@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException
 
-from shopformer import __version__
+from shopformer._version import __version__
 from shopformer.errors import ShopformerError
 from shopformer.serve.engine import Engine, Recommendation, UnavailableError
 from shopformer.serve.limits import BodySizeLimit, RequestMetrics

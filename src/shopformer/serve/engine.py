@@ -156,7 +156,7 @@ class Engine:
 
     @cached_property
     def text_index(self) -> VectorIndex:
-        features = self.model.item_features_
+        features = self.model.item_features
         if not features.text_dim or not features.has_text.any():
             raise UnavailableError("this bundle has no item text embeddings, so it cannot search the catalog by text",
                                    "train with a catalog that has titles or descriptions and model.use_text on")

@@ -33,7 +33,8 @@ class EventIn(_Request):
     event_id: EventId = Field(description="unique id: sending the same event again stores it once")
     user_id: Id | None = None
     item_id: Id | None = Field(None, description="may be empty only for search events")
-    event_type: StrictStr | None = Field(None, description="view, click, favourite, cart, purchase, search, review or a synonym; default view")
+    event_type: StrictStr | None = Field(
+        None, description="view, click, favourite, cart, purchase, search, review or a synonym; default view")
     timestamp: StrictInt | StrictFloat | StrictStr | None = Field(
         None, description="unix seconds or milliseconds, ISO-8601, or yyyymmdd", examples=[1709283600, "2024-03-01T09:00:00Z"])
     session_id: Id | None = None
@@ -128,7 +129,8 @@ class UserEventsOut(BaseModel):
 class UserStateOut(BaseModel):
     user_id: str
     known: bool
-    recent_items: list[str | None] = Field(description="the items the model reads for this user, oldest first (null: a search or an item unknown to the bundle)")
+    recent_items: list[str | None] = Field(
+        description="the items the model reads for this user, oldest first (null: a search or an item unknown to the bundle)")
 
 
 class ForgetOut(BaseModel):

@@ -115,7 +115,9 @@ class Service:
         query = RecommendationQuery(engine.states.history(user_id), k, filter_seen, self._mask(engine, category))
         return engine, await self.batcher.submit((engine, query))
 
-    async def recommend_session(self, sequence: Sequence[Any], k: int, filter_seen: bool, category: str | None) -> tuple[Engine, Recommendation]:
+    async def recommend_session(
+        self, sequence: Sequence[Any], k: int, filter_seen: bool, category: str | None
+    ) -> tuple[Engine, Recommendation]:
         engine = self.engine
         events = [item if isinstance(item, dict) else {"item_id": item} for item in sequence]
         history = engine.states.session([e["item_id"] for e in events], [e.get("event_type") for e in events],

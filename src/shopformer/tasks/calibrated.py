@@ -26,6 +26,11 @@ class CalibratedModel:
         self.calibrator.fit(self.valid_proba_, valid.labels)
         return self
 
+    @property
+    def valid_proba(self) -> np.ndarray:
+        """The wrapped model's uncalibrated probabilities of the validation examples it was fitted with."""
+        return self.valid_proba_
+
     def predict_proba(self, examples: TaskExamples, context: TaskContext) -> np.ndarray:
         return self.calibrator.transform(self.model.predict_proba(examples, context))
 

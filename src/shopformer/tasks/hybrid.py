@@ -138,8 +138,8 @@ class HybridTaskModel:
         self.head_.save(directory / "head")
         self.booster_.save_model(str(directory / "lightgbm.txt"), num_iteration=self.params_["rounds"])
         np.savez(directory / "states.npz", mean=self.state_mean_, axes=self.state_axes_)
-        meta = {"kind": _KIND, "name": self.name, "mask_seen": self.mask_seen_, "classes": list(self.classes_), "params": self.params_, "components": self.components,
-                "folds": self.folds}
+        meta = {"kind": _KIND, "name": self.name, "mask_seen": self.mask_seen_, "classes": list(self.classes_),
+                "params": self.params_, "components": self.components, "folds": self.folds}
         write_header(directory / "model.json", "task_model", **meta)
         return directory
 

@@ -25,8 +25,8 @@ from shopformer.data.prepare import LabelEncoder
 from shopformer.data.schema import CANONICAL_EVENT_TYPES
 from shopformer.data.sequences import SequenceArrays
 from shopformer.models.base import BehaviourModel
+from shopformer.models.inputs import gather_windows
 from shopformer.tasks.base import TaskContext, TaskExamples, visible_events
-from shopformer.train.batches import gather_windows
 
 __all__ = ["CANDIDATE_EXTRAS", "EXTRAS", "NEXT_ITEM_EXTRAS", "TaskInputs", "example_rows", "learnable_rows", "task_inputs", "unseen_future"]
 
@@ -143,16 +143,16 @@ def _log_count(condition: pl.Expr) -> pl.Expr:
 def _history_summary(visible: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     session = pl.col("session_id") == pl.col("session_id").last() if "session_id" in visible.columns else pl.lit(True)
     stats = visible.group_by("row").agg(
+        *(_log_count(pl.col("event_type") == kind).alias(f"log_{kind}_events") for kind in CANONICAL_EVENT_TYPES),
         first=pl.col("timestamp").min(), last=pl.col("timestamp").max(),
         log_visible_events=pl.len().cast(pl.Float64).log1p(),
-        *(_log_count(pl.col("event_type") == kind).alias(f"log_{kind}_events") for kind in CANONICAL_EVENT_TYPES),
         log_session_events=_log_count(session), log_session_carts=_log_count(session & (pl.col("event_type") == "cart")),
     )
     joined = rows.join(stats, on="row", how="left").sort("row")
     return joined.select(
+        *EXTRAS[2:],
         log_hours_since_last_event=_log_hours(pl.col("cutoff") - pl.col("last")),
         log_hours_since_first_event=_log_hours(pl.col("cutoff") - pl.col("first")),
-        *EXTRAS[2:],
     ).fill_null(0.0)
 
 

@@ -40,6 +40,7 @@ from shopformer.errors import ShopformerError
 from shopformer.evaluate.binary import roc_auc
 from shopformer.models.base import BehaviourModel
 from shopformer.models.heads import TaskHead, pool_states
+from shopformer.models.inputs import gather_windows
 from shopformer.runtime import torch_threads
 from shopformer.tasks.base import TaskContext, TaskExamples
 from shopformer.tasks.baselines import read_model_json
@@ -50,7 +51,6 @@ from shopformer.tasks.transformer_inputs import (
     learnable_rows,
     task_inputs,
 )
-from shopformer.train.batches import gather_windows
 from shopformer.train.heads import HeadTraining, fit_head
 
 __all__ = ["FINETUNE", "PRETRAIN", "TransformerTaskModel", "bundle_behaviour_model", "frozen_states",

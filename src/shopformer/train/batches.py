@@ -10,24 +10,13 @@ batched together so short-sequence datasets do not pay for `max_len` padding on 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from shopformer.data.sequences import SequenceArrays
+from shopformer.models.inputs import Batch, gather_windows
 
-__all__ = ["Batch", "evaluation_cases", "gather_windows", "pooled_batches", "training_windows", "window_batches"]
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Left-padded (batch, length) tensors; `event_types`/`timestamps` are None when absent."""
-
-    items: Tensor
-    event_types: Tensor | None
-    timestamps: Tensor | None
+__all__ = ["evaluation_cases", "pooled_batches", "training_windows", "window_batches"]
 
 
 def training_windows(sequences: SequenceArrays, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,21 +38,6 @@ def training_windows(sequences: SequenceArrays, window: int) -> tuple[np.ndarray
     if not starts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(starts), np.concatenate(ends)
-
-
-def gather_windows(sequences: SequenceArrays, starts: np.ndarray, ends: np.ndarray) -> Batch:
-    """Events `starts[r]:ends[r]` of every row r, left-padded to the longest window of the batch."""
-    length = int((ends - starts).max())
-    index = ends[:, None] - length + np.arange(length)
-    present = index >= starts[:, None]
-    index = np.where(present, index, 0)
-
-    def take(array: np.ndarray | None) -> Tensor | None:
-        if array is None:
-            return None
-        return torch.from_numpy(np.where(present, array[index], 0).astype(np.int64))
-
-    return Batch(take(sequences.items), take(sequences.event_types), take(sequences.timestamps))
 
 
 def pooled_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, sort_pool: int = 50) -> Iterator[np.ndarray]:

@@ -22,15 +22,10 @@ from tqdm.auto import tqdm
 
 from shopformer.data.sequences import SequenceArrays
 from shopformer.evaluate.ranking import evaluate_next_item
+from shopformer.models.inputs import Batch, gather_windows
 from shopformer.models.transformer import BehaviourTransformer
 from shopformer.runtime import torch_threads
-from shopformer.train.batches import (
-    Batch,
-    evaluation_cases,
-    gather_windows,
-    training_windows,
-    window_batches,
-)
+from shopformer.train.batches import evaluation_cases, training_windows, window_batches
 from shopformer.train.config import TrainConfig
 from shopformer.train.objectives import build_loss, mask_items, next_item_targets
 

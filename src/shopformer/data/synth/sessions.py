@@ -231,8 +231,8 @@ def _funnel_rows(rng, catalog: DemoCatalog, views: pl.DataFrame, bought: np.ndar
         quantity = np.ones(rows.height, dtype=np.int64) if kind == CART else None
         frames.append(event_rows(rows["session"], rows["user"], rows["item"], ts, kind, quantity))
     checkouts = {}
-    for session, item, ts in zip(s.tolist(), item.tolist(), checkout.tolist()):
-        checkouts.setdefault(session, (ts, []))[1].append(item)
+    for session, bought, ts in zip(s.tolist(), item.tolist(), checkout.tolist()):
+        checkouts.setdefault(session, (ts, []))[1].append(bought)
     return frames, checkouts
 
 
