@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test check install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/shopformer quickstart
 
-test: $(STAMP)
+# Lint and the one-way import contract (GUIDE §1) before the tests: an upward import fails here.
+check: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
+
+test: check
 	$(BIN)/python -m pytest
 
 clean:

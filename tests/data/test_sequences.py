@@ -34,7 +34,7 @@ def test_layout_of_a_small_log():
     assert len(sequences) == 3 and sequences.n_events == 6
     assert sequences.users.tolist() == [2, 3, 4]
     assert sequences.offsets.tolist() == [0, 3, 5, 6]
-    assert sequences.lengths().tolist() == [3, 2, 1]
+    assert sequences.lengths.tolist() == [3, 2, 1]
     assert sequences.items.tolist() == [2, 3, 4, 2, 3, 4]
     assert sequences.timestamps.tolist() == [5, 6, 7, 10, 20, 1]
     vocabulary = sequences.event_vocabulary
@@ -108,7 +108,7 @@ def test_offsets_on_amazon_beauty_match_the_user_lines():
     expected = [lengths_by_user[u] for u in users.classes_.to_list()]
     assert len(sequences) == 22_363 and sequences.n_events == 198_502
     assert sequences.offsets[-1] == 198_502
-    assert sequences.lengths().tolist() == expected
+    assert sequences.lengths.tolist() == expected
     # A user's sequence is their line's items in file order.
     first = log.frame.filter(pl.col("user_id") == "1")["item_id"].to_list()
     row = sequences.positions(users.transform(["1"]))[0]

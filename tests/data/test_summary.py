@@ -15,7 +15,7 @@ from shopformer.data.schema import Catalog, EventLog
 from shopformer.data.summary import DataSummary, Distribution, summarize
 from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.errors import DataError
-from tests.data.test_demo import clean_event_log
+from tests.data.synth.test_shop import clean_event_log
 
 DAY = 86_400
 T0 = 1_699_920_000  # a midnight, UTC

@@ -110,13 +110,18 @@ def _sorted_by_user_time(users: np.ndarray, timestamps: np.ndarray) -> bool:
     return bool(np.all((user_step > 0) | ((user_step == 0) & (np.diff(timestamps) >= 0))))
 
 
-class Sequences:
-    """Users' event sequences in time order, encoded with the prepared dataset's encoders.
+@dataclass(frozen=True, init=False, eq=False)
+class Sequences(SequenceArrays):
+    """Users' event sequences in time order, encoded with the prepared dataset's encoders: the CSR
+    `SequenceArrays` with compact dtypes, plus each row's user code and the event vocabulary.
 
     Arrays: `users` (int32 user codes, ascending), `offsets` (int64, `len(users) + 1`),
     `items` (int32 item codes), `event_types` (int8 codes: `event_vocabulary[k]` has code `k + 2`,
     0 pads, 1 is unknown) and `timestamps` (int64), the last three with one entry per event.
     """
+
+    users: np.ndarray
+    event_vocabulary: tuple[str, ...]
 
     def __init__(
         self,
@@ -127,12 +132,11 @@ class Sequences:
         timestamps: np.ndarray,
         event_vocabulary: tuple[str, ...],
     ) -> None:
-        self.users = np.asarray(users, dtype=np.int32)
-        self.offsets = np.asarray(offsets, dtype=np.int64)
-        self.items = np.asarray(items, dtype=np.int32)
-        self.event_types = np.asarray(event_types, dtype=np.int8)
-        self.timestamps = np.asarray(timestamps, dtype=np.int64)
-        self.event_vocabulary = tuple(event_vocabulary)
+        fields = {"users": np.asarray(users, dtype=np.int32), "offsets": np.asarray(offsets, dtype=np.int64),
+                  "items": np.asarray(items, dtype=np.int32), "event_types": np.asarray(event_types, dtype=np.int8),
+                  "timestamps": np.asarray(timestamps, dtype=np.int64), "event_vocabulary": tuple(event_vocabulary)}
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)  # frozen, like every SequenceArrays
         self._check_layout()
 
     def _check_layout(self) -> None:
@@ -181,10 +185,6 @@ class Sequences:
         timestamps when `with_times` (real times only: positions of an order-only log carry no gaps)."""
         return SequenceArrays(self.offsets, self.items.astype(np.int64), self.event_types.astype(np.int64),
                               self.timestamps if with_times else None)
-
-    def lengths(self) -> np.ndarray:
-        """Number of events of each user (int64)."""
-        return np.diff(self.offsets)
 
     def positions(self, user_codes: np.ndarray) -> np.ndarray:
         """Row of each user code in this object (for `sequence`), or -1 for users without a sequence."""
