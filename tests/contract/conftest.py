@@ -9,19 +9,18 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
-import torch
 
 from shopformer.data.codes import FIRST_CODE
 from shopformer.data.prepared import PrepareConfig, PreparedDataset, prepare
 from shopformer.data.schema import Dataset, EventLog
 from shopformer.data.sequences import SequenceArrays
+from shopformer.runtime import torch_threads
 from shopformer.tasks.base import TaskContext, TaskExamples
 
 #: Torch threads the process runs on around every fit and prediction of the contract; every model is
@@ -31,15 +30,9 @@ TINY_MODEL = {"dim": 16, "layers": 1, "use_text": False}
 TINY_TRAIN = {"epochs": 2, "progress": False, "num_threads": 1}
 
 
-@contextmanager
 def outer_threads(n: int = OUTER_THREADS):
-    """The process runs on `n` torch threads inside the block, on its previous setting after it."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    """The process runs on `n` torch threads inside the block (the caller's setting a model must restore)."""
+    return torch_threads(n)
 
 
 # ----------------------------------------------------------------------------- next-item data
