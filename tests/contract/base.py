@@ -33,7 +33,7 @@ from shopformer.errors import ShopformerError
 from shopformer.evaluate.ranking import history_cells, top_k_items
 from shopformer.predict.tasks import behaviour_source
 from shopformer.tasks.base import TaskExamples
-from shopformer.tasks.models import load_model, make_model
+from shopformer.tasks.registry import load_model, make_model
 from tests.contract.conftest import OUTER_THREADS, outer_threads
 
 SEED = 7

@@ -1,4 +1,4 @@
-"""Every task model of `shopformer.tasks.models.MODEL_FACTORIES` under the estimator contract
+"""Every task model of `shopformer.tasks.registry.MODEL_FACTORIES` under the estimator contract
 (`tests/contract/base.py`), on the churn examples of a small demo shop.
 
 The three Shopformer task models share one behaviour model pre-trained once for the session
@@ -7,7 +7,7 @@ The three Shopformer task models share one behaviour model pre-trained once for 
 
 from __future__ import annotations
 
-from shopformer.tasks.models import MODEL_FACTORIES
+from shopformer.tasks.registry import MODEL_FACTORIES
 from tests.contract.base import TaskModelContract
 
 

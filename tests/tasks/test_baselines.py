@@ -12,7 +12,7 @@ from shopformer.errors import ConfigError, DataError
 from shopformer.evaluate.binary import roc_auc
 from shopformer.tasks.base import TaskExamples
 from shopformer.tasks.examples import build_examples, task_context
-from shopformer.tasks.models import MODEL_FACTORIES, load_model, make_model
+from shopformer.tasks.registry import MODEL_FACTORIES, load_model, make_model
 
 BASELINES = ("logistic", "lightgbm")
 

@@ -12,7 +12,7 @@ from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.evaluate.binary import roc_auc
 from shopformer.tasks.base import TASKS, TaskContext, TaskExamples, example_features
 from shopformer.tasks.examples import build_examples, task_context
-from shopformer.tasks.models import make_model
+from shopformer.tasks.registry import make_model
 from tests.conftest import dataset_path
 
 

@@ -15,7 +15,7 @@ from shopformer.predict.tasks import behaviour_source
 from shopformer.tasks.base import TaskContext, TaskExamples, visible_events
 from shopformer.tasks.examples import build_examples, task_context
 from shopformer.tasks.hybrid import HybridTaskModel
-from shopformer.tasks.models import load_model, make_model
+from shopformer.tasks.registry import load_model, make_model
 from shopformer.tasks.shared import SharedBehaviour
 from shopformer.tasks.transformer_inputs import (
     EXTRAS,

@@ -44,7 +44,7 @@ from shopformer.tasks.examples import (
     split_times,
     task_context,
 )
-from shopformer.tasks.models import (
+from shopformer.tasks.registry import (
     MODEL_FACTORIES,
     SharedBehaviour,
     make_model,

@@ -19,7 +19,7 @@ from shopformer.data.schema import Dataset
 from shopformer.data.summary import summarize
 from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.predict.estimator import Shopformer
-from shopformer.tasks.models import MODEL_FACTORIES
+from shopformer.tasks.registry import MODEL_FACTORIES
 
 DEFAULT_OUT = Path("shopformer-output/quickstart")
 

@@ -23,7 +23,7 @@ from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.errors import ConfigError
 from shopformer.tasks.base import TASKS
 from shopformer.tasks.examples import TaskConfig
-from shopformer.tasks.models import MODEL_FACTORIES
+from shopformer.tasks.registry import MODEL_FACTORIES
 
 DemoOpt = Annotated[bool, typer.Option("--demo", help="Use the bundled demo shop (generated on the fly).")]
 FormatOpt = Annotated[str, typer.Option("--format", help="taobao (multi-behaviour edges) or csv (the event contract).")]

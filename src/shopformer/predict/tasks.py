@@ -36,7 +36,7 @@ from shopformer.tasks.examples import (
     split_times,
     task_context,
 )
-from shopformer.tasks.models import (
+from shopformer.tasks.registry import (
     MODEL_FACTORIES,
     load_model,
     make_model,

@@ -117,7 +117,7 @@ class TaskModel(Protocol):
     next-event-type returns `(n, len(classes))` rows summing to 1.
 
     `save(directory)` writes the fitted model without pickle (JSON + npz/safetensors, LightGBM's text
-    format), including a `model.json` whose `"kind"` names the loader in `tasks.models.MODEL_LOADERS`.
+    format), including a `model.json` whose `"kind"` names the loader in `tasks.registry.MODEL_LOADERS`.
     """
 
     name: str
