@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check install clean
+.PHONY: demo test check system install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,text,serve,ann]'
+	$(BIN)/pip install --quiet -e '.[dev,text,serve,ann,postgres]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,7 +25,11 @@ check: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
 
-test: check
+# System packages the real components of the tests need (a PostgreSQL server); installs only what is missing.
+system:
+	bash scripts/install-system-packages.sh
+
+test: system check
 	$(BIN)/python -m pytest
 
 clean:
