@@ -22,9 +22,11 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from shopformer.artifacts import read_header, write_header
+from shopformer.data.prepared import PreparedDataset
 from shopformer.data.schema import Catalog, Dataset, EventLog
 from shopformer.errors import ConfigError, DataError
 from shopformer.evaluate.binary import classification_metrics
+from shopformer.models.base import BehaviourModel
 from shopformer.tasks.base import TASKS, TaskContext, TaskExamples, TaskModel
 from shopformer.tasks.calibrated import CalibratedModel
 from shopformer.tasks.examples import (
@@ -36,12 +38,7 @@ from shopformer.tasks.examples import (
     split_times,
     task_context,
 )
-from shopformer.tasks.registry import (
-    MODEL_FACTORIES,
-    load_model,
-    make_model,
-    shopformer_family,
-)
+from shopformer.tasks.registry import MODEL_FACTORIES, load_model, make_model, shopformer_family
 from shopformer.tasks.shared import SharedBehaviour
 
 __all__ = ["TaskPredictor", "behaviour_source", "bundle_shared", "default_model"]
@@ -55,15 +52,15 @@ def default_model() -> str:
     return "shopformer" if "shopformer" in MODEL_FACTORIES else "lightgbm"
 
 
-def _fit_behaviour(prepared, train: dict, model: dict | None):
-    from shopformer.predict.estimator import (
-        Shopformer,  # torch-heavy: only for the Transformer task models
-    )
+# The estimator is imported when a Transformer task model first needs it: it is torch-heavy, and the
+# LightGBM and logistic task models never do.
+def _fit_behaviour(prepared: PreparedDataset, train: dict, model: dict | None) -> BehaviourModel:
+    from shopformer.predict.estimator import Shopformer
 
     return Shopformer(model=model, train=train).fit(prepared)
 
 
-def _load_behaviour(folder: Path):
+def _load_behaviour(folder: Path) -> BehaviourModel:
     from shopformer.predict.estimator import Shopformer
 
     return Shopformer.load(folder)
