@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +29,8 @@ from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.predict.estimator import Shopformer
 
 API_KEY = "test-key-0123456789"
+#: The tasks the prediction-head bundle (`task_bundle`) is fitted for.
+TASKS = ("intent", "propensity", "churn")
 _TRAIN = {"epochs": 2, "progress": False, "seed": 3, "num_threads": 1}
 
 
@@ -123,3 +126,13 @@ def user_with_history(events: pl.DataFrame, minimum: int = 5, nth: int = 0) -> s
 
 def event(event_id: str, user: str, item: str, timestamp, event_type: str = "view", **fields) -> dict:
     return {"event_id": event_id, "user_id": user, "item_id": item, "timestamp": timestamp, "event_type": event_type, **fields}
+
+
+@pytest.fixture(scope="session")
+def task_bundle(bundles, tmp_path_factory) -> Path:
+    """A copy of the text bundle with logistic prediction heads for every task in `TASKS`."""
+    predictor_module = pytest.importorskip("shopformer.predict.tasks", reason="the prediction heads are not built in")
+    bundle = tmp_path_factory.mktemp("tasks") / "bundle"
+    shutil.copytree(bundles.text, bundle)
+    predictor_module.TaskPredictor.fit(bundles.dataset, tasks=TASKS, model="logistic").save(bundle)
+    return bundle

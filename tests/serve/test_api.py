@@ -198,8 +198,10 @@ def test_reload_swaps_bundles_and_keeps_ingested_events(bundles, tmp_path):
         assert test_client.get("/v1/users/reload-user/state").json()["recent_items"] == [item]
         search = test_client.get("/v1/search", params={"q": "anything"})
         assert search.status_code == 409 and "no item text embeddings" in search.json()["detail"]
-        missing = test_client.post("/v1/admin/reload", json={"bundle": str(tmp_path / "nope")})
+        missing = test_client.post("/v1/admin/reload", json={"bundle": str(bundles.text.parent / "nope")})
         assert missing.status_code == 422 and test_client.get("/healthz").json()["model_version"] == reloaded["model_version"]
+        outside = test_client.post("/v1/admin/reload", json={"bundle": str(tmp_path)})  # not under the bundles' folder
+        assert outside.status_code == 403 and outside.json()["error"] == "outside_bundle_root"
 
 
 def test_one_event_histories_score_beside_longer_cold_ones(client, bundles):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import polars as pl
@@ -11,18 +10,9 @@ from fastapi.testclient import TestClient
 
 from shopformer.serve.app import create_app
 from shopformer.serve.service import Service
+from tests.serve.conftest import TASKS
 
-TASKS = ("intent", "propensity", "churn")
 COLUMNS = ["user_id", "item_id", "timestamp", "event_type"]
-
-
-@pytest.fixture(scope="module")
-def task_bundle(bundles, tmp_path_factory):
-    predictor_module = pytest.importorskip("shopformer.predict.tasks", reason="the prediction heads are not built in")
-    bundle = tmp_path_factory.mktemp("tasks") / "bundle"
-    shutil.copytree(bundles.text, bundle)
-    predictor_module.TaskPredictor.fit(bundles.dataset, tasks=TASKS, model="logistic").save(bundle)
-    return bundle
 
 
 def _assert_answer(answer: dict, expected: dict) -> None:

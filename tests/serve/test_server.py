@@ -30,18 +30,21 @@ def _items(response: httpx.Response) -> list[str]:
     return [item["item_id"] for item in response.json()["items"]]
 
 
-def test_writes_deletes_and_reloads_need_the_api_key_reads_do_not(server, bundles):
+def test_with_a_key_file_every_endpoint_but_health_and_metrics_needs_the_key(server, bundles):
     item = bundles.events["item_id"].drop_nulls()[0]
     body = {"events": [event("auth-1", "auth-user", item, NOW - 5)]}
     with server.client() as client:
         for headers in ({}, {"X-API-Key": "wrong"}):
             for response in (client.post("/v1/events", json=body, headers=headers),
                              client.delete("/v1/users/auth-user", headers=headers),
-                             client.post("/v1/admin/reload", headers=headers)):
+                             client.post("/v1/admin/reload", headers=headers),
+                             client.get("/v1/users/auth-user/events", headers=headers),
+                             client.get("/v1/users/auth-user/recommendations", headers=headers)):
                 assert response.status_code == 401 and response.json()["error"] == "missing_or_wrong_x-api-key_header"
-        assert client.get("/v1/users/auth-user/events").json()["events"] == []
+        assert client.get("/healthz").status_code == 200 and client.get("/metrics").status_code == 200
+        assert client.get("/v1/users/auth-user/events", headers=KEY).json()["events"] == []
         assert client.post("/v1/events", json=body, headers=KEY).json()["stored"] == 1
-        assert client.get("/v1/users/auth-user/recommendations").status_code == 200
+        assert client.get("/v1/users/auth-user/recommendations", headers=KEY).status_code == 200
 
 
 def test_ingesting_events_changes_a_known_users_recommendations(server, bundles):
@@ -74,7 +77,7 @@ def test_reload_under_load_fails_no_request(server, bundles):
     stop = threading.Event()
 
     def hammer() -> None:
-        with server.client() as client:
+        with server.client(headers=KEY) as client:
             while not stop.is_set():
                 response = client.get(f"/v1/users/{user}/recommendations", params={"k": 5})
                 statuses.append(response.status_code)

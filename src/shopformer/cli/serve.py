@@ -11,24 +11,26 @@ from shopformer.cli.common import console, reports_errors
 from shopformer.errors import ConfigError
 
 DEFAULT_STORE = Path("shopformer-output/serve/events.sqlite")
+DEFAULT_AUDIT_LOG = Path("shopformer-output/serve/audit.jsonl")
 
 SERVE_EXAMPLES = """[bold]Examples[/]\n
   shopformer serve --bundle shopformer-output/quickstart/bundle\n
-  shopformer serve --bundle bundle/ --port 8080 --store /var/lib/shop/events.sqlite --api-key-file key.txt\n
+  shopformer serve --bundle bundle/ --port 8080 --store /var/lib/shop/events.sqlite --api-key-file keys.yaml\n
+  shopformer serve --bundle bundle/ --host 0.0.0.0 --api-key-file keys.yaml --bundle-root /srv/bundles\n
   shopformer serve --bundle bundle/ --store postgresql://shop@db/events\n
   curl 'http://127.0.0.1:8000/v1/users/u17/recommendations?k=5'
 """
 
 
-def _api_key(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    if not path.is_file():
-        raise ConfigError(f"--api-key-file {path}: no such file")
-    key = path.read_text(encoding="utf-8").strip()
-    if not key:
-        raise ConfigError(f"--api-key-file {path}: the file is empty (expected the API key on one line)")
-    return key
+def _access(key_file: Path | None, host: str, insecure: bool, audit_log: Path):
+    """The keys and the audit log; no keys on a non-loopback address only with `--insecure`."""
+    from shopformer.serve.access import AccessControl, AuditLog, is_loopback, read_key_file
+
+    keys = read_key_file(key_file) if key_file is not None else None
+    if keys is None and not is_loopback(host) and not insecure:
+        raise ConfigError(f"--host {host} accepts connections from other machines: give --api-key-file with scoped keys, "
+                          "or --insecure to serve every endpoint to anyone")
+    return AccessControl(keys, AuditLog(audit_log))
 
 
 @reports_errors
@@ -39,8 +41,18 @@ def serve(
     store: Annotated[str, typer.Option("--store", help="SQLite file, or a postgresql:// URL (extra `postgres`).")] = str(DEFAULT_STORE),
     api_key_file: Annotated[
         Optional[Path],
-        typer.Option("--api-key-file", help="File holding the key that writes, deletes and reloads must send as X-API-Key."),
+        typer.Option("--api-key-file", help="API keys sent as X-API-Key: one key on one line (every scope), or YAML "
+                                            "`keys:` with name, key, scopes (read, read-personal, write, admin), rate_limit."),
     ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Serve a non-loopback --host without API keys (every endpoint open).")
+    ] = False,
+    bundle_root: Annotated[
+        Optional[Path], typer.Option("--bundle-root", help="Reloads load bundles under this folder only (default: the bundle's parent).")
+    ] = None,
+    audit_log: Annotated[
+        Path, typer.Option("--audit-log", help="Append-only JSON lines of personal-data reads and erasures.")
+    ] = DEFAULT_AUDIT_LOG,
     threads: Annotated[int, typer.Option("--threads", min=1, help="Torch threads for scoring.")] = 1,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", min=0.001, help="Largest request body accepted (413 beyond).")] = 4.0,
     max_batch: Annotated[
@@ -57,10 +69,10 @@ def serve(
     from shopformer.serve.app import create_app
     from shopformer.serve.service import Service
 
-    key = _api_key(api_key_file)
+    access = _access(api_key_file, host, insecure, audit_log)
     with console.status(f"Loading {bundle} and rebuilding the users' states from {store}"):
-        service = Service.open(bundle, store, threads=threads, api_key=key, max_batch=max_batch)
+        service = Service.open(bundle, store, threads=threads, access=access, max_batch=max_batch, bundle_root=bundle_root)
     app = create_app(service, max_body_bytes=int(max_body_mb * 1024 * 1024))
     console.print(f"Serving {service.engine.version} on http://{host}:{port} (store: {service.store.location}"
-                  f"{', API key required for writes' if key else ''}); docs at http://{host}:{port}/docs")
+                  f"{'' if access.open else f', {len(access.keys.keys)} API key(s)'}; audit log {audit_log}); docs at http://{host}:{port}/docs")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -1,13 +1,14 @@
 """The HTTP API (FastAPI) over a `Service`: routes, API-key checks, JSON errors, body-size limit, metrics.
 
 Every error is a JSON body `{"error": code, "detail": ..., "hint": ...}`: 401 without a valid
-`X-API-Key` where one is configured, 404 for unknown items/routes, 409 for what the bundle cannot
-do, 413 for an oversized body, 422 for malformed or unknown fields.
+`X-API-Key` where keys are configured, 403 when the key lacks the endpoint's scope or a reload names
+a bundle outside the bundle root, 404 for unknown items/routes, 409 for what the bundle cannot do,
+413 for an oversized body, 422 for malformed or unknown fields, 429 (with `Retry-After`) past a
+key's rate limit. Which scope each endpoint needs is in `_add_routes`; see `serve.access`.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from starlette.exceptions import HTTPException
 
 from shopformer._version import __version__
 from shopformer.errors import ShopformerError
+from shopformer.serve.access import AccessControl, AccessDenied, RateLimited
 from shopformer.serve.engine import Engine, Recommendation, UnavailableError
 from shopformer.serve.limits import BodySizeLimit, RequestMetrics
 from shopformer.serve.schemas import (
@@ -46,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 K = Annotated[int, Query(ge=1, le=MAX_K, description="how many items")]
-_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 404, 409, 413, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 429)}
 
 
 def _error(status: int, error: str, detail: Any, hint: str | None = None) -> JSONResponse:
@@ -82,6 +84,16 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         return _error(exc.status_code, str(exc.detail).lower().replace(" ", "_"), exc.detail)
 
+    @app.exception_handler(AccessDenied)
+    async def denied(_: Request, exc: AccessDenied) -> JSONResponse:
+        return _error(exc.status, exc.error, exc.detail)
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
+        response = _error(429, "rate_limited", str(exc), "slow down, or ask for a key with a higher rate_limit")
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
     @app.exception_handler(UnavailableError)
     async def unavailable(_: Request, exc: UnavailableError) -> JSONResponse:
         return _error(exc.status, "not_available", str(exc), exc.hint)
@@ -100,14 +112,25 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal_error", f"{type(exc).__name__}: the server could not answer this request")
 
 
-def _api_key_check(service: Service):
-    async def require_key(x_api_key: Annotated[str | None, Header(description="required when the service has an API key")] = None) -> None:
-        if service.api_key is None:
-            return
-        if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), service.api_key.encode()):
-            raise HTTPException(401, "missing or wrong X-API-Key header")
+def _allow(access: AccessControl, scope: str, audit: str | None = None):
+    """A route dependency: the request's key must hold `scope`; `audit` names the personal-data action
+    (read, erasure) written to the audit log, allowed or refused."""
 
-    return Depends(require_key)
+    async def check(
+        request: Request, x_api_key: Annotated[str | None, Header(description="required when the service has API keys")] = None
+    ) -> None:
+        endpoint = f"{request.method} {getattr(request.scope.get('route'), 'path', request.url.path)}"
+        user_id = request.path_params.get("user_id")
+        try:
+            key = access.authorise(x_api_key, scope)
+        except AccessDenied:
+            if audit:
+                access.record(None, audit, endpoint, user_id, "refused")
+            raise
+        if audit:
+            access.record(key, audit, endpoint, user_id, "allowed")
+
+    return [Depends(check)]
 
 
 # The hot endpoints return a JSONResponse: their dicts are built to the response model already, and
@@ -118,18 +141,20 @@ def _items(result: Recommendation) -> list[dict[str, Any]]:
 
 
 def _add_routes(app: FastAPI, service: Service) -> None:
-    writes = [_api_key_check(service)]
+    access = service.access
+    read, write, admin = _allow(access, "read"), _allow(access, "write"), _allow(access, "admin")
+    personal, erasure = _allow(access, "read-personal", audit="read"), _allow(access, "write", audit="erasure")
 
-    @app.post("/v1/events", response_model=EventsOut, dependencies=writes, tags=["events"])
+    @app.post("/v1/events", response_model=EventsOut, dependencies=write, tags=["events"])
     async def post_events(body: EventsIn) -> JSONResponse:
         """Validates events like rows of a file, stores the accepted ones durably, updates the users' states."""
         return JSONResponse(await service.ingest([e.model_dump(exclude_none=True) for e in body.events], body.time_format))
 
-    @app.get("/v1/users/{user_id}/events", response_model=UserEventsOut, tags=["users"])
+    @app.get("/v1/users/{user_id}/events", response_model=UserEventsOut, dependencies=personal, tags=["users"])
     async def user_events(user_id: str) -> dict[str, Any]:
         return {"user_id": user_id, "events": await service.user_events(user_id)}
 
-    @app.get("/v1/users/{user_id}/state", response_model=UserStateOut, tags=["users"])
+    @app.get("/v1/users/{user_id}/state", response_model=UserStateOut, dependencies=personal, tags=["users"])
     async def user_state(user_id: str) -> dict[str, Any]:
         """The recent items the model reads for this user (bundle history plus ingested events)."""
         engine = service.engine
@@ -137,36 +162,37 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         # Searches and items the bundle does not know have no id in the bundle: null.
         return {"user_id": user_id, "known": engine.states.knows(user_id), "recent_items": [i or None for i in items]}
 
-    @app.delete("/v1/users/{user_id}", response_model=ForgetOut, dependencies=writes, tags=["users"])
+    @app.delete("/v1/users/{user_id}", response_model=ForgetOut, dependencies=erasure, tags=["users"])
     async def forget_user(user_id: str) -> dict[str, Any]:
         """Forgets a user: stored events deleted, bundle history and state dropped."""
         return {"user_id": user_id, "deleted_events": await service.forget(user_id)}
 
-    @app.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut, tags=["recommendations"])
+    @app.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut, dependencies=read,
+             tags=["recommendations"])
     async def user_recommendations(user_id: str, k: K = 10, filter_seen: bool = True, category: str | None = None) -> JSONResponse:
         engine, result = await service.recommend_user(user_id, k, filter_seen, category)
         return JSONResponse({"user_id": user_id, "source": result.source, "items": _items(result), "model_version": engine.version})
 
-    @app.post("/v1/recommendations", response_model=RecommendationsOut, tags=["recommendations"])
+    @app.post("/v1/recommendations", response_model=RecommendationsOut, dependencies=read, tags=["recommendations"])
     async def session_recommendations(body: SessionIn) -> JSONResponse:
         """Recommendations for an anonymous session (item ids or event objects, oldest first)."""
         sequence = [item.model_dump() if hasattr(item, "model_dump") else item for item in body.sequence]
         engine, result = await service.recommend_session(sequence, body.k, body.filter_seen, body.category)
         return JSONResponse({"user_id": None, "source": result.source, "items": _items(result), "model_version": engine.version})
 
-    @app.get("/v1/users/{user_id}/predictions", response_model=PredictionsOut, tags=["predictions"])
+    @app.get("/v1/users/{user_id}/predictions", response_model=PredictionsOut, dependencies=personal, tags=["predictions"])
     async def predictions(user_id: str) -> dict[str, Any]:
         """Intent, propensity and churn probabilities from the bundle's prediction heads."""
         engine, answer = await service.predict(user_id)
         return {"user_id": user_id, "predictions": answer, "model_version": engine.version}
 
-    @app.get("/v1/items/{item_id}/similar", response_model=SimilarOut, tags=["items"])
+    @app.get("/v1/items/{item_id}/similar", response_model=SimilarOut, dependencies=read, tags=["items"])
     async def similar_items(item_id: str, k: K = 10) -> dict[str, Any]:
         """Items whose model vectors are closest (cosine) to this item's."""
         engine, (items, scores) = await service.similar(item_id, k)
         return {"item_id": item_id, "items": _items(Recommendation(items, scores, "model")), "model_version": engine.version}
 
-    @app.get("/v1/search", response_model=SearchOut, tags=["items"])
+    @app.get("/v1/search", response_model=SearchOut, dependencies=read, tags=["items"])
     async def search(q: Annotated[str, Query(min_length=1, max_length=500)], user_id: str | None = None, k: K = 10) -> dict[str, Any]:
         """Text search over the catalog's item embeddings; re-ranked by the user's taste when `user_id` is given."""
         engine, found = await service.search(q, user_id, k)
@@ -182,11 +208,11 @@ def _add_routes(app: FastAPI, service: Service) -> None:
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])
     async def metrics() -> str:
-        """Prometheus text format."""
+        """Prometheus text format; open like /healthz (counts and latencies, no personal data)."""
         engine = service.engine
         return service.metrics.render({"shopformer_users_with_ingested_events": engine.states.n_ingested_users})
 
-    @app.post("/v1/admin/reload", dependencies=writes, tags=["service"])
+    @app.post("/v1/admin/reload", dependencies=admin, tags=["service"])
     async def reload(body: ReloadIn | None = None) -> dict[str, Any]:
         """Loads a bundle fully beside the current one, then swaps it in; requests never fail meanwhile."""
         started = time.perf_counter()

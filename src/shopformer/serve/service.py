@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from shopformer.errors import ConfigError
+from shopformer.serve.access import AccessControl, AccessDenied
 from shopformer.serve.batching import MicroBatcher
 from shopformer.serve.engine import Engine, Recommendation, RecommendationQuery
 from shopformer.serve.ingest import validate_batch
@@ -36,10 +37,12 @@ T = TypeVar("T")
 class Service:
     """Everything a request needs; build it with `Service.open`, then `await start()` in the event loop."""
 
-    def __init__(self, engine: Engine, store: EventStore, *, threads: int, api_key: str | None,
-                 text_cache_dir: Path | None, max_batch: int = 64) -> None:
+    def __init__(self, engine: Engine, store: EventStore, *, threads: int, access: AccessControl | None,
+                 text_cache_dir: Path | None, max_batch: int = 64, bundle_root: Path | None = None) -> None:
         self.engine, self.store = engine, store
-        self.threads, self.api_key, self.text_cache_dir = threads, api_key, text_cache_dir
+        self.threads, self.access, self.text_cache_dir = threads, access or AccessControl(), text_cache_dir
+        #: `POST /v1/admin/reload` loads bundles under this folder only (default: the served bundle's parent).
+        self.bundle_root = (bundle_root or engine.bundle_dir.parent).resolve()
         self.metrics = Metrics()
         self.metrics.model_version = engine.version
         self._model_thread = ThreadPoolExecutor(1, thread_name_prefix="shopformer-model")
@@ -51,11 +54,12 @@ class Service:
         self.started = time.time()
 
     @classmethod
-    def open(cls, bundle_dir: str | Path, store: str | Path, *, threads: int = 1, api_key: str | None = None,
-             text_cache_dir: str | Path | None = None, max_batch: int = 64) -> Service:
+    def open(cls, bundle_dir: str | Path, store: str | Path, *, threads: int = 1, access: AccessControl | None = None,
+             text_cache_dir: str | Path | None = None, max_batch: int = 64, bundle_root: str | Path | None = None) -> Service:
         """Loads the bundle, opens the store and rebuilds the users' states from it (blocking).
 
-        `max_batch` caps the recommendation requests scored together (1: no micro-batching).
+        `access`: the keys and audit log (default: open, no audit); `max_batch` caps the recommendation
+        requests scored together (1: no micro-batching); `bundle_root`: where reloads may load from.
         """
         import torch
 
@@ -64,7 +68,8 @@ class Service:
         engine = Engine.load(bundle_dir, threads=threads, text_cache_dir=cache)
         event_store = open_store(store)
         engine.restore(event_store)
-        return cls(engine, event_store, threads=threads, api_key=api_key, text_cache_dir=cache, max_batch=max_batch)
+        return cls(engine, event_store, threads=threads, access=access, text_cache_dir=cache, max_batch=max_batch,
+                   bundle_root=Path(bundle_root) if bundle_root else None)
 
     async def start(self) -> None:
         self._write_lock, self._reload_lock = asyncio.Lock(), asyncio.Lock()
@@ -152,6 +157,8 @@ class Service:
     async def reload(self, bundle_dir: str | None) -> Engine:
         """Loads a bundle (default: the current one again) beside the old one, then swaps it in."""
         path = Path(bundle_dir) if bundle_dir else self.engine.bundle_dir
+        if not path.resolve().is_relative_to(self.bundle_root):
+            raise AccessDenied(403, "outside_bundle_root", f"bundle folder {path} is not under the bundle root {self.bundle_root}")
         if not path.is_dir():
             raise ConfigError(f"bundle folder {path} does not exist")
         async with self._reload_lock:
