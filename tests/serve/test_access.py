@@ -56,7 +56,7 @@ def _as(name: str) -> dict[str, str]:
     return {"X-API-Key": KEYS[name]}
 
 
-PERSONAL = ("/v1/users/{user}/events", "/v1/users/{user}/state", "/v1/users/{user}/predictions")
+PERSONAL = ("/v1/users/{user}/events", "/v1/users/{user}/state", "/v1/users/{user}/predictions", "/v1/users/{user}/export")
 
 
 @pytest.mark.parametrize("path", PERSONAL)
@@ -81,6 +81,8 @@ def test_each_scope_opens_its_endpoints_only(client, bundles):
     assert client.post("/v1/events", json=body, headers=_as("ingest")).json()["stored"] == 1
     assert client.post("/v1/admin/reload", headers=_as("ingest")).status_code == 403
     assert client.post("/v1/admin/reload", headers=_as("ops")).status_code == 200
+    assert client.post("/v1/admin/purge", json={"before": 0}, headers=_as("ingest")).status_code == 403
+    assert client.post("/v1/admin/purge", json={"before": 0}, headers=_as("ops")).json()["deleted_events"] == 0
     assert client.get("/healthz").status_code == 200 and client.get("/metrics").status_code == 200
 
 
@@ -97,12 +99,14 @@ def test_reads_and_erasures_of_personal_data_are_audited(client, bundles, audit_
     user = user_with_history(bundles.events, nth=6)
     client.get(f"/v1/users/{user}/events", headers=_as("analyst"))
     client.get(f"/v1/users/{user}/events", headers=_as("storefront"))
+    client.get(f"/v1/users/{user}/export", headers=_as("analyst"))
     client.delete(f"/v1/users/{user}", headers=_as("ingest"))
     client.get(f"/v1/users/{user}/recommendations", headers=_as("storefront"))  # not personal data: not audited
     lines = [json.loads(line) for line in audit_path.read_text().splitlines()]
     mine = [(e["key"], e["action"], e["endpoint"], e["outcome"]) for e in lines if e["user_id"] == user]
     assert mine == [("analyst", "read", "GET /v1/users/{user_id}/events", "allowed"),
                     (None, "read", "GET /v1/users/{user_id}/events", "refused"),
+                    ("analyst", "export", "GET /v1/users/{user_id}/export", "allowed"),
                     ("ingest", "erasure", "DELETE /v1/users/{user_id}", "allowed")]
     assert all(e["time"].endswith("+00:00") for e in lines)
 

@@ -145,7 +145,9 @@ def test_forgetting_a_user_leaves_no_trace_even_after_a_restart(client, bundles,
     item = bundles.events["item_id"].drop_nulls()[0]
     client.post("/v1/events", json={"events": [event("forget-1", user, item, NOW - 30)]})
     forgotten = client.delete(f"/v1/users/{user}").json()
-    assert forgotten == {"user_id": user, "deleted_events": 1}
+    assert forgotten == {"user_id": user, "deleted_events": 1, "erased_from": ["event store", "user state", "bundle history"]}
+    assert client.get(f"/v1/users/{user}/export").json() == {"user_id": user, "stored_events": [], "model_history": [],
+                                                             "forgotten": True}
     assert client.get(f"/v1/users/{user}/events").json()["events"] == []
     assert client.get(f"/v1/users/{user}/state").json() == {"user_id": user, "known": False, "recent_items": []}
     assert client.get(f"/v1/users/{user}/recommendations").json()["source"] == "popular"

@@ -53,6 +53,9 @@ def serve(
     audit_log: Annotated[
         Path, typer.Option("--audit-log", help="Append-only JSON lines of personal-data reads and erasures.")
     ] = DEFAULT_AUDIT_LOG,
+    retention_days: Annotated[
+        Optional[float], typer.Option("--retention-days", min=0.0, help="Purge stored events older than this, at start and hourly.")
+    ] = None,
     threads: Annotated[int, typer.Option("--threads", min=1, help="Torch threads for scoring.")] = 1,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", min=0.001, help="Largest request body accepted (413 beyond).")] = 4.0,
     max_batch: Annotated[
@@ -71,7 +74,8 @@ def serve(
 
     access = _access(api_key_file, host, insecure, audit_log)
     with console.status(f"Loading {bundle} and rebuilding the users' states from {store}"):
-        service = Service.open(bundle, store, threads=threads, access=access, max_batch=max_batch, bundle_root=bundle_root)
+        service = Service.open(bundle, store, threads=threads, access=access, max_batch=max_batch, bundle_root=bundle_root,
+                               retention_days=retention_days)
     app = create_app(service, max_body_bytes=int(max_body_mb * 1024 * 1024))
     console.print(f"Serving {service.engine.version} on http://{host}:{port} (store: {service.store.location}"
                   f"{'' if access.open else f', {len(access.keys.keys)} API key(s)'}; audit log {audit_log}); docs at http://{host}:{port}/docs")

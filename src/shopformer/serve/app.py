@@ -30,8 +30,11 @@ from shopformer.serve.schemas import (
     ErrorOut,
     EventsIn,
     EventsOut,
+    ExportOut,
     ForgetOut,
     PredictionsOut,
+    PurgeIn,
+    PurgeOut,
     RecommendationsOut,
     ReloadIn,
     SearchOut,
@@ -47,6 +50,9 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+#: What `DELETE /v1/users/{id}` erases: the store's events, the live state, and the bundle's history of
+#: the user, hidden through the store's forgotten list (also after restarts and reloads).
+ERASED_FROM = ("event store", "user state", "bundle history")
 K = Annotated[int, Query(ge=1, le=MAX_K, description="how many items")]
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 429)}
 
@@ -144,6 +150,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
     access = service.access
     read, write, admin = _allow(access, "read"), _allow(access, "write"), _allow(access, "admin")
     personal, erasure = _allow(access, "read-personal", audit="read"), _allow(access, "write", audit="erasure")
+    export = _allow(access, "read-personal", audit="export")
 
     @app.post("/v1/events", response_model=EventsOut, dependencies=write, tags=["events"])
     async def post_events(body: EventsIn) -> JSONResponse:
@@ -164,8 +171,14 @@ def _add_routes(app: FastAPI, service: Service) -> None:
 
     @app.delete("/v1/users/{user_id}", response_model=ForgetOut, dependencies=erasure, tags=["users"])
     async def forget_user(user_id: str) -> dict[str, Any]:
-        """Forgets a user: stored events deleted, bundle history and state dropped."""
-        return {"user_id": user_id, "deleted_events": await service.forget(user_id)}
+        """Forgets a user: stored events deleted, bundle history and state dropped; the answer says where."""
+        deleted = await service.forget(user_id)
+        return {"user_id": user_id, "deleted_events": deleted, "erased_from": list(ERASED_FROM)}
+
+    @app.get("/v1/users/{user_id}/export", response_model=ExportOut, dependencies=export, tags=["users"])
+    async def export_user(user_id: str) -> dict[str, Any]:
+        """Everything the service holds about the user (the right of access): stored events, model history."""
+        return await service.export(user_id)
 
     @app.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut, dependencies=read,
              tags=["recommendations"])
@@ -211,6 +224,14 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         """Prometheus text format; open like /healthz (counts and latencies, no personal data)."""
         engine = service.engine
         return service.metrics.render({"shopformer_users_with_ingested_events": engine.states.n_ingested_users})
+
+    @app.post("/v1/admin/purge", response_model=PurgeOut, dependencies=admin, tags=["service"])
+    async def purge(body: PurgeIn | None = None) -> dict[str, Any]:
+        """Deletes stored events older than `before` (default: the start of the retention window)."""
+        before = body.before if body and body.before is not None else service.retention_cutoff()
+        if before is None:
+            raise HTTPException(422, "no retention window: give before (unix seconds) or start with --retention-days")
+        return {"deleted_events": await service.purge(before), "before": before}
 
     @app.post("/v1/admin/reload", dependencies=admin, tags=["service"])
     async def reload(body: ReloadIn | None = None) -> dict[str, Any]:

@@ -136,6 +136,25 @@ class UserStateOut(BaseModel):
 class ForgetOut(BaseModel):
     user_id: str
     deleted_events: int
+    #: Where the user's data was erased (the erasure report).
+    erased_from: list[str]
+
+
+class ExportOut(BaseModel):
+    user_id: str
+    stored_events: list[dict[str, Any]]
+    #: The recent events the model reads for the user: the bundle's history plus ingested events.
+    model_history: list[dict[str, Any]]
+    forgotten: bool
+
+
+class PurgeIn(_Request):
+    before: StrictInt | None = Field(None, description="unix seconds; default: the start of the retention window")
+
+
+class PurgeOut(BaseModel):
+    deleted_events: int
+    before: int
 
 
 class ReloadIn(_Request):

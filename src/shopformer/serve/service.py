@@ -33,16 +33,23 @@ __all__ = ["Service"]
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: How often the retention window is applied while the service runs.
+RETENTION_CHECK_SECONDS = 3600.0
+
 
 class Service:
     """Everything a request needs; build it with `Service.open`, then `await start()` in the event loop."""
 
     def __init__(self, engine: Engine, store: EventStore, *, threads: int, access: AccessControl | None,
-                 text_cache_dir: Path | None, max_batch: int = 64, bundle_root: Path | None = None) -> None:
+                 text_cache_dir: Path | None, max_batch: int = 64, bundle_root: Path | None = None,
+                 retention_days: float | None = None) -> None:
         self.engine, self.store = engine, store
         self.threads, self.access, self.text_cache_dir = threads, access or AccessControl(), text_cache_dir
         #: `POST /v1/admin/reload` loads bundles under this folder only (default: the served bundle's parent).
         self.bundle_root = (bundle_root or engine.bundle_dir.parent).resolve()
+        #: Stored events older than this many days are purged at start and every `RETENTION_CHECK_SECONDS`.
+        self.retention_days = retention_days
+        self._retention_task: asyncio.Task | None = None
         self.metrics = Metrics()
         self.metrics.model_version = engine.version
         self._model_thread = ThreadPoolExecutor(1, thread_name_prefix="shopformer-model")
@@ -55,11 +62,13 @@ class Service:
 
     @classmethod
     def open(cls, bundle_dir: str | Path, store: str | Path, *, threads: int = 1, access: AccessControl | None = None,
-             text_cache_dir: str | Path | None = None, max_batch: int = 64, bundle_root: str | Path | None = None) -> Service:
+             text_cache_dir: str | Path | None = None, max_batch: int = 64, bundle_root: str | Path | None = None,
+             retention_days: float | None = None) -> Service:
         """Loads the bundle, opens the store and rebuilds the users' states from it (blocking).
 
         `access`: the keys and audit log (default: open, no audit); `max_batch` caps the recommendation
-        requests scored together (1: no micro-batching); `bundle_root`: where reloads may load from.
+        requests scored together (1: no micro-batching); `bundle_root`: where reloads may load from;
+        `retention_days`: how long stored events are kept (None: for ever).
         """
         import torch
 
@@ -69,13 +78,17 @@ class Service:
         event_store = open_store(store)
         engine.restore(event_store)
         return cls(engine, event_store, threads=threads, access=access, text_cache_dir=cache, max_batch=max_batch,
-                   bundle_root=Path(bundle_root) if bundle_root else None)
+                   bundle_root=Path(bundle_root) if bundle_root else None, retention_days=retention_days)
 
     async def start(self) -> None:
         self._write_lock, self._reload_lock = asyncio.Lock(), asyncio.Lock()
         self.batcher.start()
+        if self.retention_days is not None:
+            self._retention_task = asyncio.create_task(self._apply_retention())
 
     async def stop(self) -> None:
+        if self._retention_task is not None:
+            self._retention_task.cancel()
         await self.batcher.stop()
         await self._in_store(self.store.close)
         self._model_thread.shutdown(wait=False)
@@ -112,6 +125,35 @@ class Service:
             deleted = await self._in_store(self.store.forget, user_id)
             self.engine.states.forget(user_id)
         return deleted
+
+    async def export(self, user_id: str) -> dict[str, Any]:
+        """Everything the service holds about a user: stored events and the history the model reads."""
+        engine = self.engine
+        items, types, times = engine.states.history(user_id)
+        names = (None, None, *engine.model.event_vocabulary)  # event-type code -> name
+        history = [{"item_id": engine.item_ids[item] or None, "event_type": names[kind] if kind < len(names) else None,
+                    "timestamp": int(at) if engine.states.uses_times else None}
+                   for item, kind, at in zip(items.tolist(), types.tolist(), times.tolist())]
+        return {"user_id": user_id, "stored_events": await self._in_store(self.store.user_events, user_id),
+                "model_history": history, "forgotten": engine.states.is_forgotten(user_id)}
+
+    async def purge(self, before: int) -> int:
+        """Deletes stored events older than `before` and rebuilds the users' states without them."""
+        async with self._write_lock:
+            deleted = await self._in_store(self.store.purge_before, before)
+            if deleted:
+                await self._in_store(self.engine.restore, self.store)
+        logger.info("retention: %d stored events before %d purged", deleted, before)
+        return deleted
+
+    def retention_cutoff(self) -> int | None:
+        """The time before which stored events fall outside the retention window (None: no window)."""
+        return None if self.retention_days is None else int(time.time() - self.retention_days * 86_400)
+
+    async def _apply_retention(self) -> None:
+        while True:
+            await self.purge(self.retention_cutoff())
+            await asyncio.sleep(RETENTION_CHECK_SECONDS)
 
     # ----------------------------------------------------------------------------- recommendations
 

@@ -143,6 +143,12 @@ class EventStore:
                            (user_hash(user_id), time.time()))
         return int(deleted)
 
+    def purge_before(self, timestamp: int) -> int:
+        """Deletes every event older than `timestamp` (the retention window); returns how many."""
+        with self._transaction() as cursor:
+            cursor.execute(self._sql("DELETE FROM events WHERE timestamp < ?"), (int(timestamp),))
+            return int(cursor.rowcount)
+
     def forgotten(self) -> set[str]:
         """Hashes (`user_hash`) of every forgotten user."""
         with self._transaction() as cursor:
