@@ -19,6 +19,15 @@ err_console = Console(stderr=True)
 EXIT_BAD_INPUT = 2
 
 
+def pseudonymiser(key_file: Path | None):
+    """The `Pseudonymiser` of `--pseudonymise-key`, or None without one."""
+    if key_file is None:
+        return None
+    from shopformer.data.pseudonym import Pseudonymiser
+
+    return Pseudonymiser.from_file(key_file)
+
+
 def reports_errors(command: Callable) -> Callable:
     """Turn Shopformer's own errors into one red line on stderr and a non-zero exit, no traceback."""
 
@@ -34,6 +43,10 @@ def reports_errors(command: Callable) -> Callable:
 
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="YAML file with `events:` and `catalog:` column mappings.")]
+PseudonymiseOpt = Annotated[
+    Optional[Path],
+    typer.Option("--pseudonymise-key", help="Key file (kept outside the data): user ids become keyed HMAC-SHA256 pseudonyms."),
+]
 CatalogOpt = Annotated[
     Optional[Path], typer.Option("--catalog", help="Catalog file (item_id, title, description, category, brand, price).")
 ]

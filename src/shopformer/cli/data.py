@@ -16,12 +16,14 @@ from shopformer.cli.common import (
     EventIdColOpt,
     EventMapOpt,
     ItemColOpt,
+    PseudonymiseOpt,
     SessionColOpt,
     TimeColOpt,
     TimeFormatOpt,
     UserColOpt,
     console,
     parse_pairs,
+    pseudonymiser,
     reports_errors,
     stated_mapping,
 )
@@ -29,6 +31,7 @@ from shopformer.cli.report import show_columns, show_dataset_counts, show_ingest
 from shopformer.data.formats import FORMATS, read_dataset
 from shopformer.data.ingest import ingest_files
 from shopformer.data.prepared import PrepareConfig, prepare
+from shopformer.data.pseudonym import pseudonymise_dataset, pseudonymise_ingested
 
 data_app = typer.Typer(help="Inspect and prepare event logs.", no_args_is_help=True)
 
@@ -61,12 +64,18 @@ MAPPING_FLAGS = ("user_col", "item_col", "time_col", "event_col", "session_col",
                  "time_format", "event_map", "delimiter", "encoding")
 
 
-def load_dataset(path: Path, fmt: str | None, extras: list[str] | None, catalog: Path | None, config: Path | None, flags: dict):
-    """A Dataset from a public format, or from a plain table with the stated/guessed mapping."""
+def load_dataset(path: Path, fmt: str | None, extras: list[str] | None, catalog: Path | None, config: Path | None, flags: dict,
+                 pseudonymise_key: Path | None = None):
+    """A Dataset from a public format, or from a plain table with the stated/guessed mapping; with a
+    key file, every user id in it (and in the ingestion report) is a pseudonym."""
+    keys = pseudonymiser(pseudonymise_key)
     if fmt is not None:
-        return read_dataset(fmt, path, **parse_pairs(extras, "--with", "name=PATH")), None
+        dataset = read_dataset(fmt, path, **parse_pairs(extras, "--with", "name=PATH"))
+        return (dataset if keys is None else pseudonymise_dataset(dataset, keys)), None
     stated, catalog_mapping = stated_mapping(config, **flags)
     ingested = ingest_files(path, catalog, stated=stated, catalog_mapping=catalog_mapping)
+    if keys is not None:
+        ingested = pseudonymise_ingested(ingested, keys)
     return ingested.dataset, ingested
 
 
@@ -104,10 +113,11 @@ def prepare_command(
     min_item_events: Annotated[int, typer.Option(help="Iterative k-core: keep items with at least this many events.")] = 1,
     session_gap: Annotated[int, typer.Option(help="Seconds of inactivity that start a new session.")] = 1800,
     keep_consecutive_duplicates: Annotated[bool, typer.Option(help="Keep repeated identical consecutive events.")] = False,
+    pseudonymise_key: PseudonymiseOpt = None,
 ) -> None:
     """Validate, clean, sessionize and encode an event log, and save it as a prepared dataset."""
     flags = {name: value for name, value in locals().items() if name in MAPPING_FLAGS}
-    dataset, ingested = load_dataset(path, fmt, extras, catalog, config, flags)
+    dataset, ingested = load_dataset(path, fmt, extras, catalog, config, flags, pseudonymise_key)
     if ingested is not None:
         show_ingest_report(ingested.result)
         ingested.result.write_report(out / "ingest")

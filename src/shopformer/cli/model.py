@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
+import polars as pl
 import typer
 from rich.table import Table
 
@@ -14,12 +15,14 @@ from shopformer.cli.common import (
     ConfigOpt,
     EventColOpt,
     ItemColOpt,
+    PseudonymiseOpt,
     TimeColOpt,
     TimeFormatOpt,
     UserColOpt,
     console,
     fresh_file,
     parse_pairs,
+    pseudonymiser,
     reports_errors,
 )
 from shopformer.cli.data import ExtraOpt, FormatOpt, load_dataset
@@ -27,6 +30,7 @@ from shopformer.cli.report import show_table, show_training_result
 from shopformer.config import load_sections
 from shopformer.data.ingest import ingest_files
 from shopformer.data.prepared import PrepareConfig, prepare
+from shopformer.data.pseudonym import pseudonymise_dataset
 from shopformer.data.synth import generate_demo_shop
 from shopformer.errors import ConfigError
 from shopformer.predict.estimator import Shopformer
@@ -63,13 +67,16 @@ def resolved_configs(
     return sections
 
 
-def _dataset(path: Path | None, demo: bool, fmt, extras, catalog, config, flags: dict, out_dir: Path | None):
+def _dataset(path: Path | None, demo: bool, fmt, extras, catalog, config, flags: dict, out_dir: Path | None,
+             pseudonymise_key: Path | None = None):
     if demo == (path is not None):
         raise ConfigError("give either an event file or --demo")
     if demo:
         files = generate_demo_shop(out_dir)
-        return ingest_files(files.events, files.catalog, name="demo-shop").dataset
-    return load_dataset(path, fmt, extras, catalog, config, flags)[0]
+        dataset = ingest_files(files.events, files.catalog, name="demo-shop").dataset
+        keys = pseudonymiser(pseudonymise_key)
+        return dataset if keys is None else pseudonymise_dataset(dataset, keys)
+    return load_dataset(path, fmt, extras, catalog, config, flags, pseudonymise_key)[0]
 
 
 @reports_errors
@@ -83,12 +90,13 @@ def train(
     max_minutes: Annotated[Optional[float], typer.Option("--max-minutes", help="Training time budget.")] = None,
     min_user_events: Annotated[int, typer.Option(help="Iterative k-core: keep users with at least this many events.")] = 1,
     min_item_events: Annotated[int, typer.Option(help="Iterative k-core: keep items with at least this many events.")] = 1,
+    pseudonymise_key: PseudonymiseOpt = None,
 ) -> None:
     """Train the behaviour Transformer on an event log and save it as a bundle."""
     flags = {name: value for name, value in locals().items() if name in MAPPING_FLAGS}
     configs = resolved_configs(model_config, overrides, max_minutes)
     estimator = Shopformer(model=configs["model"], train=configs["train"])
-    dataset = _dataset(path, demo, fmt, extras, catalog, config, flags, out.parent / "demo-shop")
+    dataset = _dataset(path, demo, fmt, extras, catalog, config, flags, out.parent / "demo-shop", pseudonymise_key)
     prepared = prepare(dataset, PrepareConfig(min_user_events=min_user_events, min_item_events=min_item_events), progress=True)
     console.print("Config:", json.dumps(estimator.get_params()["model"]), json.dumps(estimator.get_params()["train"]))
     estimator.fit(prepared, metrics_path=fresh_file(out / "metrics.jsonl"))
@@ -103,6 +111,7 @@ def evaluate(
     user_col: UserColOpt = None, item_col: ItemColOpt = None, time_col: TimeColOpt = None,
     event_col: EventColOpt = None, time_format: TimeFormatOpt = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the metrics as JSON.")] = None,
+    pseudonymise_key: PseudonymiseOpt = None,
 ) -> None:
     """Rank each user's last event of a log against all items, given the events before it.
 
@@ -110,7 +119,7 @@ def evaluate(
     """
     flags = {name: value for name, value in locals().items() if name in MAPPING_FLAGS}
     estimator = Shopformer.load(bundle)
-    dataset = _dataset(path, demo, fmt, extras, catalog, config, flags, bundle.parent / "demo-shop")
+    dataset = _dataset(path, demo, fmt, extras, catalog, config, flags, bundle.parent / "demo-shop", pseudonymise_key)
     results = {f"filter_seen={flag}": estimator.evaluate(dataset, filter_seen=flag, progress=True) for flag in (False, True)}
     table = Table(title=f"Next-item evaluation of {bundle} (full ranking, pessimistic ties)", title_justify="left")
     for column in ("candidates", "users", "unknown targets", "HR@10", "NDCG@10", "MRR@10", "coverage@10"):
@@ -131,8 +140,9 @@ def recommend(
     k: Annotated[int, typer.Option("-k", help="Items per user.")] = 10,
     keep_seen: Annotated[bool, typer.Option("--keep-seen", help="Allow items already in the history.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the table as CSV or Parquet.")] = None,
+    pseudonymise_key: PseudonymiseOpt = None,
 ) -> None:
-    """Top-k items for known users or for an anonymous session.
+    """Top-k items for known users or for an anonymous session (raw user ids, with the bundle's key file).
 
     [bold]Examples[/]: shopformer recommend --bundle bundle/ --user u17 --user u42 -k 5\n
     shopformer recommend --bundle bundle/ --session sku-1,sku-7
@@ -141,7 +151,10 @@ def recommend(
         raise ConfigError("give --user (repeatable) or --session, not both")
     estimator = Shopformer.load(bundle)
     if users is not None:
-        table = estimator.recommend(users=users, k=k, filter_seen=not keep_seen)
+        keys = pseudonymiser(pseudonymise_key)
+        stored = users if keys is None else [keys.pseudonym(u) for u in users]
+        table = estimator.recommend(users=stored, k=k, filter_seen=not keep_seen)
+        table = table.with_columns(user_id=pl.col("user_id").replace_strict(dict(zip(stored, users, strict=True))))
     else:
         table = estimator.recommend(sequences=[[i.strip() for i in session.split(",") if i.strip()]], k=k, filter_seen=not keep_seen)
     show_table(table, f"Recommendations of {bundle}")

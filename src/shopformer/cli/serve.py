@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from shopformer.cli.common import console, reports_errors
+from shopformer.cli.common import PseudonymiseOpt, console, pseudonymiser, reports_errors
 from shopformer.errors import ConfigError
 
 DEFAULT_STORE = Path("shopformer-output/serve/events.sqlite")
@@ -56,6 +56,7 @@ def serve(
     retention_days: Annotated[
         Optional[float], typer.Option("--retention-days", min=0.0, help="Purge stored events older than this, at start and hourly.")
     ] = None,
+    pseudonymise_key: PseudonymiseOpt = None,
     threads: Annotated[int, typer.Option("--threads", min=1, help="Torch threads for scoring.")] = 1,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", min=0.001, help="Largest request body accepted (413 beyond).")] = 4.0,
     max_batch: Annotated[
@@ -75,7 +76,7 @@ def serve(
     access = _access(api_key_file, host, insecure, audit_log)
     with console.status(f"Loading {bundle} and rebuilding the users' states from {store}"):
         service = Service.open(bundle, store, threads=threads, access=access, max_batch=max_batch, bundle_root=bundle_root,
-                               retention_days=retention_days)
+                               retention_days=retention_days, pseudonymiser=pseudonymiser(pseudonymise_key))
     app = create_app(service, max_body_bytes=int(max_body_mb * 1024 * 1024))
     console.print(f"Serving {service.engine.version} on http://{host}:{port} (store: {service.store.location}"
                   f"{'' if access.open else f', {len(access.keys.keys)} API key(s)'}; audit log {audit_log}); docs at http://{host}:{port}/docs")

@@ -14,10 +14,11 @@ from rich.table import Table
 from threadpoolctl import threadpool_limits
 
 from shopformer.benchmark.tasks import run_task_benchmark
-from shopformer.cli.common import console, reports_errors
+from shopformer.cli.common import PseudonymiseOpt, console, pseudonymiser, reports_errors
 from shopformer.cli.report import show_table
 from shopformer.data.formats import read_dataset
 from shopformer.data.ingest import ingest_files
+from shopformer.data.pseudonym import pseudonymise_dataset
 from shopformer.data.schema import Dataset
 from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.errors import ConfigError
@@ -56,8 +57,17 @@ def split_names(text: str, known, what: str) -> list[str]:
 
 
 def read_task_dataset(demo: bool, fmt: str, events: Path | None, catalog: Path | None, user_features: Path | None,
-                      item_features: Path | None, workdir: Path) -> tuple[Dataset, pl.DataFrame | None]:
-    """The dataset the options name, and the demo shop's true session purchase probabilities (else None)."""
+                      item_features: Path | None, workdir: Path, pseudonymise_key: Path | None = None,
+                      ) -> tuple[Dataset, pl.DataFrame | None]:
+    """The dataset the options name (user ids pseudonymised with a key file), and the demo shop's true
+    session purchase probabilities (else None)."""
+    dataset, truth = _read_task_dataset(demo, fmt, events, catalog, user_features, item_features, workdir)
+    keys = pseudonymiser(pseudonymise_key)
+    return (dataset if keys is None else pseudonymise_dataset(dataset, keys)), truth
+
+
+def _read_task_dataset(demo: bool, fmt: str, events: Path | None, catalog: Path | None, user_features: Path | None,
+                       item_features: Path | None, workdir: Path) -> tuple[Dataset, pl.DataFrame | None]:
     if demo:
         if events is not None:
             raise ConfigError("--demo and --events exclude each other")
@@ -146,6 +156,7 @@ def train_tasks(
     item_features: ItemFeaturesOpt = None, horizon_days: HorizonOpt = None, tasks: TasksOpt = ",".join(TASKS),
     model: Annotated[Optional[str], typer.Option("--model", help="Registered task model (default: shopformer, else lightgbm).")] = None,
     threads: ThreadsOpt = 1,
+    pseudonymise_key: PseudonymiseOpt = None,
 ) -> None:
     """Fit calibrated task models (purchase intent, propensity, churn, next event type) into a bundle."""
     from shopformer.predict.tasks import TaskPredictor, bundle_shared, default_model
@@ -156,7 +167,7 @@ def train_tasks(
     model = split_names(model, list(MODEL_FACTORIES), "task model")[0] if model else default_model()
     chosen = tuple(split_names(tasks, TASKS, "task(s)"))
     with tempfile.TemporaryDirectory() as workdir, threadpool_limits(limits=threads):
-        dataset, _ = read_task_dataset(demo, fmt, events, catalog, user_features, item_features, Path(workdir))
+        dataset, _ = read_task_dataset(demo, fmt, events, catalog, user_features, item_features, Path(workdir), pseudonymise_key)
         predictor = TaskPredictor.fit(dataset, chosen, model=model, config=TaskConfig(horizon_days=horizon_days),
                                       shared=bundle_shared(bundle, model))
     folder = predictor.save(bundle)

@@ -21,17 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import torch
 from safetensors.torch import load_file, save_file
 
 from shopformer._version import __version__
 from shopformer.artifacts import header, read_header
 from shopformer.data.prepare import LabelEncoder
+from shopformer.data.pseudonym import Pseudonymiser
 from shopformer.data.sequences import SequenceArrays
 from shopformer.features.items import ItemFeatures
 from shopformer.models.prior import TransitionPrior
 
-__all__ = ["EstimatorState", "read_bundle", "write_bundle"]
+__all__ = ["EstimatorState", "read_bundle", "rekey_bundle", "write_bundle"]
 
 _KIND, _VERSION = "bundle", 1
 _HISTORY_ARRAYS = ("offsets", "items", "event_types", "timestamps")
@@ -87,3 +89,18 @@ def read_bundle(directory: str | Path) -> EstimatorState:
         histories=SequenceArrays(*(stored.get(name) for name in _HISTORY_ARRAYS)),
         popularity=stored["popularity"],
     )
+
+
+def rekey_bundle(directory: str | Path, pseudonymiser: Pseudonymiser) -> list[str]:
+    """Re-keys the user ids of a bundle made under the chain before `pseudonymiser`'s last key: the user
+    encoder (order kept, so every history row stays with its user) and the task models' log. Returns
+    the bundle's previous user ids, which the event store's forgotten list is re-keyed with."""
+    directory = Path(directory)
+    read_header(directory / "bundle.json", _KIND, _VERSION, what="Shopformer bundle")
+    encoder = LabelEncoder.load(directory / "users.json")
+    previous = encoder.classes.to_list()
+    LabelEncoder.from_classes([pseudonymiser.rekey(u) for u in previous]).save(directory / "users.json")
+    task_log = directory / "tasks" / "events.parquet"
+    if task_log.is_file():
+        pseudonymiser.frame(pl.read_parquet(task_log), mapping=pseudonymiser.rekey).write_parquet(task_log)
+    return previous

@@ -118,15 +118,16 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal_error", f"{type(exc).__name__}: the server could not answer this request")
 
 
-def _allow(access: AccessControl, scope: str, audit: str | None = None):
+def _allow(access: AccessControl, scope: str, audit: str | None = None, stored_id=lambda user_id: user_id):
     """A route dependency: the request's key must hold `scope`; `audit` names the personal-data action
-    (read, erasure) written to the audit log, allowed or refused."""
+    (read, export, erasure) written to the audit log, allowed or refused, under `stored_id(user_id)`."""
 
     async def check(
         request: Request, x_api_key: Annotated[str | None, Header(description="required when the service has API keys")] = None
     ) -> None:
         endpoint = f"{request.method} {getattr(request.scope.get('route'), 'path', request.url.path)}"
         user_id = request.path_params.get("user_id")
+        user_id = None if user_id is None else stored_id(user_id)
         try:
             key = access.authorise(x_api_key, scope)
         except AccessDenied:
@@ -149,8 +150,9 @@ def _items(result: Recommendation) -> list[dict[str, Any]]:
 def _add_routes(app: FastAPI, service: Service) -> None:
     access = service.access
     read, write, admin = _allow(access, "read"), _allow(access, "write"), _allow(access, "admin")
-    personal, erasure = _allow(access, "read-personal", audit="read"), _allow(access, "write", audit="erasure")
-    export = _allow(access, "read-personal", audit="export")
+    personal = _allow(access, "read-personal", audit="read", stored_id=service.stored_id)
+    erasure = _allow(access, "write", audit="erasure", stored_id=service.stored_id)
+    export = _allow(access, "read-personal", audit="export", stored_id=service.stored_id)
 
     @app.post("/v1/events", response_model=EventsOut, dependencies=write, tags=["events"])
     async def post_events(body: EventsIn) -> JSONResponse:
@@ -164,10 +166,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
     @app.get("/v1/users/{user_id}/state", response_model=UserStateOut, dependencies=personal, tags=["users"])
     async def user_state(user_id: str) -> dict[str, Any]:
         """The recent items the model reads for this user (bundle history plus ingested events)."""
-        engine = service.engine
-        items = engine.item_ids[engine.states.history(user_id)[0]].tolist()
-        # Searches and items the bundle does not know have no id in the bundle: null.
-        return {"user_id": user_id, "known": engine.states.knows(user_id), "recent_items": [i or None for i in items]}
+        return service.state(user_id)
 
     @app.delete("/v1/users/{user_id}", response_model=ForgetOut, dependencies=erasure, tags=["users"])
     async def forget_user(user_id: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
+from shopformer.data.pseudonym import Pseudonymiser
 from shopformer.errors import ConfigError
 from shopformer.serve.access import AccessControl, AccessDenied
 from shopformer.serve.batching import MicroBatcher
@@ -42,7 +43,7 @@ class Service:
 
     def __init__(self, engine: Engine, store: EventStore, *, threads: int, access: AccessControl | None,
                  text_cache_dir: Path | None, max_batch: int = 64, bundle_root: Path | None = None,
-                 retention_days: float | None = None) -> None:
+                 retention_days: float | None = None, pseudonymiser: Pseudonymiser | None = None) -> None:
         self.engine, self.store = engine, store
         self.threads, self.access, self.text_cache_dir = threads, access or AccessControl(), text_cache_dir
         #: `POST /v1/admin/reload` loads bundles under this folder only (default: the served bundle's parent).
@@ -50,6 +51,8 @@ class Service:
         #: Stored events older than this many days are purged at start and every `RETENTION_CHECK_SECONDS`.
         self.retention_days = retention_days
         self._retention_task: asyncio.Task | None = None
+        #: With a key file, user ids are pseudonymised on the way in: the store and the audit log hold no raw id.
+        self.pseudonymiser = pseudonymiser
         self.metrics = Metrics()
         self.metrics.model_version = engine.version
         self._model_thread = ThreadPoolExecutor(1, thread_name_prefix="shopformer-model")
@@ -63,12 +66,13 @@ class Service:
     @classmethod
     def open(cls, bundle_dir: str | Path, store: str | Path, *, threads: int = 1, access: AccessControl | None = None,
              text_cache_dir: str | Path | None = None, max_batch: int = 64, bundle_root: str | Path | None = None,
-             retention_days: float | None = None) -> Service:
+             retention_days: float | None = None, pseudonymiser: Pseudonymiser | None = None) -> Service:
         """Loads the bundle, opens the store and rebuilds the users' states from it (blocking).
 
         `access`: the keys and audit log (default: open, no audit); `max_batch` caps the recommendation
         requests scored together (1: no micro-batching); `bundle_root`: where reloads may load from;
-        `retention_days`: how long stored events are kept (None: for ever).
+        `retention_days`: how long stored events are kept (None: for ever); `pseudonymiser`: the key
+        chain the bundle's user ids were pseudonymised with (None: raw ids).
         """
         import torch
 
@@ -78,7 +82,8 @@ class Service:
         event_store = open_store(store)
         engine.restore(event_store)
         return cls(engine, event_store, threads=threads, access=access, text_cache_dir=cache, max_batch=max_batch,
-                   bundle_root=Path(bundle_root) if bundle_root else None, retention_days=retention_days)
+                   bundle_root=Path(bundle_root) if bundle_root else None, retention_days=retention_days,
+                   pseudonymiser=pseudonymiser)
 
     async def start(self) -> None:
         self._write_lock, self._reload_lock = asyncio.Lock(), asyncio.Lock()
@@ -104,6 +109,8 @@ class Service:
 
     async def ingest(self, events: list[dict[str, Any]], time_format: str) -> dict[str, Any]:
         """Validates, stores (durably, before returning) and applies events to the users' states."""
+        if self.pseudonymiser is not None:
+            events = [{**e, "user_id": self.stored_id(e["user_id"])} if isinstance(e.get("user_id"), str) else e for e in events]
         batch = await self._in_store(validate_batch, events, time_format)
         async with self._write_lock:
             new_ids = set(await self._in_store(self.store.add, batch.accepted))
@@ -116,11 +123,23 @@ class Service:
             self.metrics.events[outcome] += count
         return {"stored": counts["stored"], "duplicates": counts["duplicate"], "accepted": accepted, "rejected": batch.rejected}
 
+    def stored_id(self, user_id: str) -> str:
+        """The id the store, the bundle and the audit log know `user_id` by (its pseudonym with a key file)."""
+        return user_id if self.pseudonymiser is None else self.pseudonymiser.pseudonym(user_id)
+
     async def user_events(self, user_id: str) -> list[dict[str, Any]]:
-        return await self._in_store(self.store.user_events, user_id)
+        return await self._in_store(self.store.user_events, self.stored_id(user_id))
+
+    def state(self, user_id: str) -> dict[str, Any]:
+        """The recent items the model reads for the user (bundle history plus ingested events)."""
+        engine, stored = self.engine, self.stored_id(user_id)
+        items = engine.item_ids[engine.states.history(stored)[0]].tolist()
+        # Searches and items the bundle does not know have no id in the bundle: null.
+        return {"user_id": user_id, "known": engine.states.knows(stored), "recent_items": [i or None for i in items]}
 
     async def forget(self, user_id: str) -> int:
         """Removes the user's events from the store and every trace from memory."""
+        user_id = self.stored_id(user_id)
         async with self._write_lock:
             deleted = await self._in_store(self.store.forget, user_id)
             self.engine.states.forget(user_id)
@@ -128,14 +147,14 @@ class Service:
 
     async def export(self, user_id: str) -> dict[str, Any]:
         """Everything the service holds about a user: stored events and the history the model reads."""
-        engine = self.engine
-        items, types, times = engine.states.history(user_id)
+        engine, stored = self.engine, self.stored_id(user_id)
+        items, types, times = engine.states.history(stored)
         names = (None, None, *engine.model.event_vocabulary)  # event-type code -> name
         history = [{"item_id": engine.item_ids[item] or None, "event_type": names[kind] if kind < len(names) else None,
                     "timestamp": int(at) if engine.states.uses_times else None}
                    for item, kind, at in zip(items.tolist(), types.tolist(), times.tolist())]
-        return {"user_id": user_id, "stored_events": await self._in_store(self.store.user_events, user_id),
-                "model_history": history, "forgotten": engine.states.is_forgotten(user_id)}
+        return {"user_id": user_id, "stored_events": await self._in_store(self.store.user_events, stored),
+                "model_history": history, "forgotten": engine.states.is_forgotten(stored)}
 
     async def purge(self, before: int) -> int:
         """Deletes stored events older than `before` and rebuilds the users' states without them."""
@@ -159,7 +178,7 @@ class Service:
 
     async def recommend_user(self, user_id: str, k: int, filter_seen: bool, category: str | None) -> tuple[Engine, Recommendation]:
         engine = self.engine
-        query = RecommendationQuery(engine.states.history(user_id), k, filter_seen, self._mask(engine, category))
+        query = RecommendationQuery(engine.states.history(self.stored_id(user_id)), k, filter_seen, self._mask(engine, category))
         return engine, await self.batcher.submit((engine, query))
 
     async def recommend_session(
@@ -183,12 +202,13 @@ class Service:
     async def search(self, query: str, user_id: str | None, k: int) -> tuple[Engine, dict[str, Any]]:
         engine = self.engine
         _ = engine.text_index  # a bundle without text answers before the text model is loaded
-        history = engine.states.history(user_id) if user_id is not None else None
+        history = engine.states.history(self.stored_id(user_id)) if user_id is not None else None
         return engine, await self._in_model(engine.search, query, k, history)
 
     async def predict(self, user_id: str) -> tuple[Engine, dict[str, Any]]:
         engine = self.engine
         engine.check_prediction_heads()
+        user_id = self.stored_id(user_id)
         with_bundle_history = not engine.states.is_forgotten(user_id)
         stored = await self._in_store(self.store.frame, user_id)
         return engine, await self._in_model(

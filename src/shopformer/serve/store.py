@@ -17,6 +17,7 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,23 @@ class EventStore:
         with self._transaction() as cursor:
             cursor.execute(self._sql("DELETE FROM events WHERE timestamp < ?"), (int(timestamp),))
             return int(cursor.rowcount)
+
+    def rekey(self, rekey: Callable[[str], str], known: Iterable[str] = ()) -> int:
+        """Maps every stored user id through `rekey`, and the forgotten list with it: a forgotten user
+        among the stored ids or `known` (the bundle's users) stays forgotten under the new id."""
+        with self._transaction() as cursor:
+            cursor.execute("SELECT DISTINCT user_id FROM events")
+            stored = [row[0] for row in cursor.fetchall()]
+            for user in stored:
+                cursor.execute(self._sql("UPDATE events SET user_id = ? WHERE user_id = ?"), (rekey(user), user))
+            cursor.execute("SELECT user_hash, forgotten_at FROM forgotten")
+            forgotten = dict(cursor.fetchall())
+            conflict = "ON CONFLICT (user_hash) DO NOTHING"
+            for user in {*stored, *known}:
+                if user_hash(user) in forgotten:
+                    cursor.execute(self._sql(f"INSERT INTO forgotten (user_hash, forgotten_at) VALUES (?, ?) {conflict}"),
+                                   (user_hash(rekey(user)), forgotten[user_hash(user)]))
+        return len(stored)
 
     def forgotten(self) -> set[str]:
         """Hashes (`user_hash`) of every forgotten user."""

@@ -1,0 +1,88 @@
+"""`shopformer privacy`: keys for pseudonymised user ids, their rotation, and re-keying what was saved."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from shopformer.cli.common import console, reports_errors
+from shopformer.errors import ConfigError
+
+privacy_app = typer.Typer(help="Pseudonymisation keys: create, rotate, and re-key prepared data, bundles and stores.",
+                          no_args_is_help=True)
+
+KeyFileOpt = Annotated[Path, typer.Option("--key-file", help="The pseudonymisation key file (one hex key per line, oldest first).")]
+
+PRIVACY_EXAMPLES = """[bold]Examples[/]\n
+  shopformer privacy new-key --out /etc/shopformer/users.key\n
+  shopformer data prepare events.csv --pseudonymise-key /etc/shopformer/users.key --out prepared/\n
+  shopformer privacy rotate-key --key-file /etc/shopformer/users.key\n
+  shopformer privacy rekey --key-file /etc/shopformer/users.key --bundle bundle/ --prepared prepared/ --store events.sqlite
+"""
+
+
+def _write_key_line(path: Path, mode: str) -> None:
+    from shopformer.data.pseudonym import new_key
+
+    with path.open(mode, encoding="utf-8") as out:
+        out.write(new_key() + "\n")
+    os.chmod(path, 0o600)  # a key is a secret: readable by its owner only
+
+
+@privacy_app.command("new-key", epilog=PRIVACY_EXAMPLES)
+@reports_errors
+def new_key_command(out: Annotated[Path, typer.Option("--out", help="Key file to create (never overwritten).")]) -> None:
+    """Create a key file for `--pseudonymise-key`. Keep it outside the data it protects."""
+    if out.exists():
+        raise ConfigError(f"--out {out}: the file exists; a key is never overwritten (rotate it with `privacy rotate-key`)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_key_line(out, "x")
+    console.print(f"[green]Key written to {out}[/] (mode 600).")
+
+
+@privacy_app.command("rotate-key", epilog=PRIVACY_EXAMPLES)
+@reports_errors
+def rotate_key(key_file: KeyFileOpt) -> None:
+    """Append a new key to the chain; then re-key what was saved with `privacy rekey`."""
+    from shopformer.data.pseudonym import Pseudonymiser
+
+    before = len(Pseudonymiser.from_file(key_file).keys)
+    _write_key_line(key_file, "a")
+    console.print(f"[green]{key_file} now holds {before + 1} keys.[/] Re-key the prepared data, bundles and stores "
+                  "made with the previous chain: shopformer privacy rekey --key-file ...")
+
+
+@privacy_app.command("rekey", epilog=PRIVACY_EXAMPLES)
+@reports_errors
+def rekey(
+    key_file: KeyFileOpt,
+    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Bundle folder to re-key.")] = None,
+    prepared: Annotated[Optional[Path], typer.Option("--prepared", help="Prepared dataset folder to re-key.")] = None,
+    store: Annotated[Optional[str], typer.Option("--store", help="Event store (SQLite file or postgresql:// URL) to re-key.")] = None,
+) -> None:
+    """Move saved pseudonyms from the chain before the last rotation to the current chain, without raw ids."""
+    from shopformer.data.pseudonym import Pseudonymiser, rekey_prepared
+
+    if bundle is None and prepared is None and store is None:
+        raise ConfigError("name what to re-key: --bundle, --prepared and/or --store")
+    keys = Pseudonymiser.from_file(key_file)
+    keys.previous()  # a one-key file has nothing to re-key from: say so before touching anything
+    bundle_users: list[str] = []
+    if bundle is not None:
+        from shopformer.predict.bundle import rekey_bundle
+
+        bundle_users = rekey_bundle(bundle, keys)
+        console.print(f"bundle {bundle}: {len(bundle_users):,} users re-keyed")
+    if prepared is not None:
+        console.print(f"prepared dataset {prepared}: {rekey_prepared(prepared, keys):,} users re-keyed")
+    if store is not None:
+        from shopformer.serve.store import open_store
+
+        event_store = open_store(store)
+        try:
+            console.print(f"event store {store}: {event_store.rekey(keys.rekey, bundle_users):,} users re-keyed")
+        finally:
+            event_store.close()
