@@ -100,6 +100,8 @@ def test_rotation_rekeys_without_raw_ids_and_keeps_recommendations(shop, artefac
          "--store", out / "serve" / "events.sqlite")
     _run("recommend", "--bundle", out / "bundle", *flags, "--pseudonymise-key", key, "--out", root / "after.csv")
     assert (root / "before.csv").read_text() == (root / "after.csv").read_text()
+    predicted = _run("predict", "churn", "--bundle", out / "bundle", "--user", user, "--pseudonymise-key", key, "--out", root / "churn.csv")
+    assert "1 rows" in predicted and pl.read_csv(root / "churn.csv")["user_id"].to_list() == [user]
     rotated = Pseudonymiser.from_file(key)
     assert len(rotated.keys) == 2
     prepared_users = set(pl.read_parquet(out / "prepared" / "events.parquet")["user_id"].to_list())

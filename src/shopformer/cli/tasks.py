@@ -187,12 +187,18 @@ def predict(
     sessions: Annotated[Optional[list[str]], typer.Option("--session", help="intent: session id, repeatable.")] = None,
     top: Annotated[Optional[int], typer.Option("--top", help="Only the most likely rows.", min=1)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the table as CSV (else it is printed).")] = None,
+    pseudonymise_key: PseudonymiseOpt = None,
 ) -> None:
-    """Probabilities of one task for users or sessions, at the end of the bundle's task data."""
+    """Probabilities of one task for users or sessions, at the end of the bundle's task data (raw user
+    ids with the bundle's key file; the other users are listed by their pseudonyms)."""
     from shopformer.predict.tasks import TaskPredictor
 
     predictor = TaskPredictor.load(bundle)
-    table = predictor.predict_proba(task, users=users, sessions=sessions)
+    keys = pseudonymiser(pseudonymise_key)
+    stored = users if keys is None or users is None else [keys.pseudonym(u) for u in users]
+    table = predictor.predict_proba(task, users=stored, sessions=sessions)
+    if stored is not users and "user_id" in table.columns:
+        table = table.with_columns(pl.col("user_id").replace(dict(zip(stored, users, strict=True))))
     score = "probability" if "probability" in table.columns else "p_purchase"
     table = table.sort(score, descending=True) if score in table.columns else table
     table = table.head(top) if top else table
