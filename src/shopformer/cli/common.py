@@ -19,6 +19,24 @@ err_console = Console(stderr=True)
 EXIT_BAD_INPUT = 2
 
 
+TombstonesOpt = Annotated[
+    Optional[Path],
+    typer.Option("--tombstones", help="Tombstone file of forgotten users (shopformer privacy forget): their events are left out."),
+]
+
+
+def without_forgotten(dataset, tombstones: Path | None):
+    """`dataset` without the users a tombstone file names (said on the console when any were dropped)."""
+    if tombstones is None:
+        return dataset
+    from shopformer.data.erasure import Tombstones
+
+    kept, dropped = Tombstones(tombstones).drop_from(dataset)
+    if dropped:
+        console.print(f"{dropped:,} events of forgotten users left out ({tombstones})")
+    return kept
+
+
 def pseudonymiser(key_file: Path | None):
     """The `Pseudonymiser` of `--pseudonymise-key`, or None without one."""
     if key_file is None:

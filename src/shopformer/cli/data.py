@@ -20,12 +20,14 @@ from shopformer.cli.common import (
     SessionColOpt,
     TimeColOpt,
     TimeFormatOpt,
+    TombstonesOpt,
     UserColOpt,
     console,
     parse_pairs,
     pseudonymiser,
     reports_errors,
     stated_mapping,
+    without_forgotten,
 )
 from shopformer.cli.report import show_columns, show_dataset_counts, show_ingest_report
 from shopformer.data.formats import FORMATS, read_dataset
@@ -65,18 +67,19 @@ MAPPING_FLAGS = ("user_col", "item_col", "time_col", "event_col", "session_col",
 
 
 def load_dataset(path: Path, fmt: str | None, extras: list[str] | None, catalog: Path | None, config: Path | None, flags: dict,
-                 pseudonymise_key: Path | None = None):
+                 pseudonymise_key: Path | None = None, tombstones: Path | None = None):
     """A Dataset from a public format, or from a plain table with the stated/guessed mapping; with a
-    key file, every user id in it (and in the ingestion report) is a pseudonym."""
+    key file, every user id in it (and in the ingestion report) is a pseudonym; users a tombstone
+    file names are left out."""
     keys = pseudonymiser(pseudonymise_key)
     if fmt is not None:
         dataset = read_dataset(fmt, path, **parse_pairs(extras, "--with", "name=PATH"))
-        return (dataset if keys is None else pseudonymise_dataset(dataset, keys)), None
+        return without_forgotten(dataset if keys is None else pseudonymise_dataset(dataset, keys), tombstones), None
     stated, catalog_mapping = stated_mapping(config, **flags)
     ingested = ingest_files(path, catalog, stated=stated, catalog_mapping=catalog_mapping)
     if keys is not None:
         ingested = pseudonymise_ingested(ingested, keys)
-    return ingested.dataset, ingested
+    return without_forgotten(ingested.dataset, tombstones), ingested
 
 
 @data_app.command("inspect", epilog=INSPECT_EXAMPLES)
@@ -114,10 +117,11 @@ def prepare_command(
     session_gap: Annotated[int, typer.Option(help="Seconds of inactivity that start a new session.")] = 1800,
     keep_consecutive_duplicates: Annotated[bool, typer.Option(help="Keep repeated identical consecutive events.")] = False,
     pseudonymise_key: PseudonymiseOpt = None,
+    tombstones: TombstonesOpt = None,
 ) -> None:
     """Validate, clean, sessionize and encode an event log, and save it as a prepared dataset."""
     flags = {name: value for name, value in locals().items() if name in MAPPING_FLAGS}
-    dataset, ingested = load_dataset(path, fmt, extras, catalog, config, flags, pseudonymise_key)
+    dataset, ingested = load_dataset(path, fmt, extras, catalog, config, flags, pseudonymise_key, tombstones)
     if ingested is not None:
         show_ingest_report(ingested.result)
         ingested.result.write_report(out / "ingest")

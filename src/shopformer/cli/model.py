@@ -18,12 +18,14 @@ from shopformer.cli.common import (
     PseudonymiseOpt,
     TimeColOpt,
     TimeFormatOpt,
+    TombstonesOpt,
     UserColOpt,
     console,
     fresh_file,
     parse_pairs,
     pseudonymiser,
     reports_errors,
+    without_forgotten,
 )
 from shopformer.cli.data import ExtraOpt, FormatOpt, load_dataset
 from shopformer.cli.report import show_table, show_training_result
@@ -68,15 +70,15 @@ def resolved_configs(
 
 
 def _dataset(path: Path | None, demo: bool, fmt, extras, catalog, config, flags: dict, out_dir: Path | None,
-             pseudonymise_key: Path | None = None):
+             pseudonymise_key: Path | None = None, tombstones: Path | None = None):
     if demo == (path is not None):
         raise ConfigError("give either an event file or --demo")
     if demo:
         files = generate_demo_shop(out_dir)
         dataset = ingest_files(files.events, files.catalog, name="demo-shop").dataset
         keys = pseudonymiser(pseudonymise_key)
-        return dataset if keys is None else pseudonymise_dataset(dataset, keys)
-    return load_dataset(path, fmt, extras, catalog, config, flags, pseudonymise_key)[0]
+        return without_forgotten(dataset if keys is None else pseudonymise_dataset(dataset, keys), tombstones)
+    return load_dataset(path, fmt, extras, catalog, config, flags, pseudonymise_key, tombstones)[0]
 
 
 @reports_errors
@@ -91,12 +93,13 @@ def train(
     min_user_events: Annotated[int, typer.Option(help="Iterative k-core: keep users with at least this many events.")] = 1,
     min_item_events: Annotated[int, typer.Option(help="Iterative k-core: keep items with at least this many events.")] = 1,
     pseudonymise_key: PseudonymiseOpt = None,
+    tombstones: TombstonesOpt = None,
 ) -> None:
     """Train the behaviour Transformer on an event log and save it as a bundle."""
     flags = {name: value for name, value in locals().items() if name in MAPPING_FLAGS}
     configs = resolved_configs(model_config, overrides, max_minutes)
     estimator = Shopformer(model=configs["model"], train=configs["train"])
-    dataset = _dataset(path, demo, fmt, extras, catalog, config, flags, out.parent / "demo-shop", pseudonymise_key)
+    dataset = _dataset(path, demo, fmt, extras, catalog, config, flags, out.parent / "demo-shop", pseudonymise_key, tombstones)
     prepared = prepare(dataset, PrepareConfig(min_user_events=min_user_events, min_item_events=min_item_events), progress=True)
     console.print("Config:", json.dumps(estimator.get_params()["model"]), json.dumps(estimator.get_params()["train"]))
     estimator.fit(prepared, metrics_path=fresh_file(out / "metrics.jsonl"))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from shopformer.cli.common import console, reports_errors
+from shopformer.cli.common import PseudonymiseOpt, console, pseudonymiser, reports_errors
 from shopformer.errors import ConfigError
 
-privacy_app = typer.Typer(help="Pseudonymisation keys: create, rotate, and re-key prepared data, bundles and stores.",
+privacy_app = typer.Typer(help="Pseudonymisation keys (create, rotate, re-key saved data) and erasure everywhere.",
                           no_args_is_help=True)
 
 KeyFileOpt = Annotated[Path, typer.Option("--key-file", help="The pseudonymisation key file (one hex key per line, oldest first).")]
@@ -20,7 +22,8 @@ PRIVACY_EXAMPLES = """[bold]Examples[/]\n
   shopformer privacy new-key --out /etc/shopformer/users.key\n
   shopformer data prepare events.csv --pseudonymise-key /etc/shopformer/users.key --out prepared/\n
   shopformer privacy rotate-key --key-file /etc/shopformer/users.key\n
-  shopformer privacy rekey --key-file /etc/shopformer/users.key --bundle bundle/ --prepared prepared/ --store events.sqlite
+  shopformer privacy rekey --key-file /etc/shopformer/users.key --bundle bundle/ --prepared prepared/ --store events.sqlite\n
+  shopformer privacy forget --user u17 --tombstones forgotten.txt --bundle bundle/ --prepared prepared/ --store events.sqlite
 """
 
 
@@ -86,3 +89,47 @@ def rekey(
             console.print(f"event store {store}: {event_store.rekey(keys.rekey, bundle_users):,} users re-keyed")
         finally:
             event_store.close()
+
+
+@privacy_app.command("forget", epilog=PRIVACY_EXAMPLES)
+@reports_errors
+def forget(
+    users: Annotated[list[str], typer.Option("--user", help="User id to erase (raw with --pseudonymise-key), repeatable.")],
+    tombstones: Annotated[Path, typer.Option("--tombstones", help="Tombstone file later preparation and training read.")],
+    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Bundle folder to erase the users from.")] = None,
+    prepared: Annotated[Optional[Path], typer.Option("--prepared", help="Prepared dataset folder to erase the users from.")] = None,
+    store: Annotated[Optional[str], typer.Option("--store", help="Event store (SQLite file or postgresql:// URL).")] = None,
+    pseudonymise_key: PseudonymiseOpt = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write the erasure report as JSON.")] = None,
+) -> None:
+    """Erase users everywhere: the store, a bundle's history and task log, a prepared dataset, and every
+    later run (a tombstone that `--tombstones` on prepare, train and train-tasks applies)."""
+    from shopformer.data.erasure import Tombstones, forget_in_prepared
+
+    keys = pseudonymiser(pseudonymise_key)
+    graves = Tombstones(tombstones)
+    erased = []
+    for user in users:
+        stored = user if keys is None else keys.pseudonym(user)
+        places: dict[str, int | str] = {}
+        if store is not None:
+            from shopformer.serve.store import open_store
+
+            event_store = open_store(store)
+            try:
+                places["event store events"] = event_store.forget(stored)
+            finally:
+                event_store.close()
+        if bundle is not None:
+            from shopformer.predict.bundle import forget_in_bundle
+
+            places.update(forget_in_bundle(bundle, stored))
+        if prepared is not None:
+            places["prepared dataset events"] = forget_in_prepared(prepared, stored)
+        graves.add(stored)
+        places["tombstone"] = str(tombstones)
+        erased.append({"user_id": user, "erased_from": places})
+    document = {"users": erased, "time": datetime.now(UTC).isoformat(timespec="seconds")}
+    console.print_json(json.dumps(document))
+    if report is not None:
+        report.write_text(json.dumps(document, indent=1), encoding="utf-8")

@@ -14,7 +14,7 @@ from rich.table import Table
 from threadpoolctl import threadpool_limits
 
 from shopformer.benchmark.tasks import run_task_benchmark
-from shopformer.cli.common import PseudonymiseOpt, console, pseudonymiser, reports_errors
+from shopformer.cli.common import PseudonymiseOpt, TombstonesOpt, console, pseudonymiser, reports_errors, without_forgotten
 from shopformer.cli.report import show_table
 from shopformer.data.formats import read_dataset
 from shopformer.data.ingest import ingest_files
@@ -58,12 +58,12 @@ def split_names(text: str, known, what: str) -> list[str]:
 
 def read_task_dataset(demo: bool, fmt: str, events: Path | None, catalog: Path | None, user_features: Path | None,
                       item_features: Path | None, workdir: Path, pseudonymise_key: Path | None = None,
-                      ) -> tuple[Dataset, pl.DataFrame | None]:
+                      tombstones: Path | None = None) -> tuple[Dataset, pl.DataFrame | None]:
     """The dataset the options name (user ids pseudonymised with a key file), and the demo shop's true
     session purchase probabilities (else None)."""
     dataset, truth = _read_task_dataset(demo, fmt, events, catalog, user_features, item_features, workdir)
     keys = pseudonymiser(pseudonymise_key)
-    return (dataset if keys is None else pseudonymise_dataset(dataset, keys)), truth
+    return without_forgotten(dataset if keys is None else pseudonymise_dataset(dataset, keys), tombstones), truth
 
 
 def _read_task_dataset(demo: bool, fmt: str, events: Path | None, catalog: Path | None, user_features: Path | None,
@@ -157,6 +157,7 @@ def train_tasks(
     model: Annotated[Optional[str], typer.Option("--model", help="Registered task model (default: shopformer, else lightgbm).")] = None,
     threads: ThreadsOpt = 1,
     pseudonymise_key: PseudonymiseOpt = None,
+    tombstones: TombstonesOpt = None,
 ) -> None:
     """Fit calibrated task models (purchase intent, propensity, churn, next event type) into a bundle."""
     from shopformer.predict.tasks import TaskPredictor, bundle_shared, default_model
@@ -167,7 +168,8 @@ def train_tasks(
     model = split_names(model, list(MODEL_FACTORIES), "task model")[0] if model else default_model()
     chosen = tuple(split_names(tasks, TASKS, "task(s)"))
     with tempfile.TemporaryDirectory() as workdir, threadpool_limits(limits=threads):
-        dataset, _ = read_task_dataset(demo, fmt, events, catalog, user_features, item_features, Path(workdir), pseudonymise_key)
+        dataset, _ = read_task_dataset(demo, fmt, events, catalog, user_features, item_features, Path(workdir), pseudonymise_key,
+                                       tombstones)
         predictor = TaskPredictor.fit(dataset, chosen, model=model, config=TaskConfig(horizon_days=horizon_days),
                                       shared=bundle_shared(bundle, model))
     folder = predictor.save(bundle)

@@ -27,13 +27,14 @@ from safetensors.torch import load_file, save_file
 
 from shopformer._version import __version__
 from shopformer.artifacts import header, read_header
+from shopformer.data.erasure import forgotten_placeholder
 from shopformer.data.prepare import LabelEncoder
 from shopformer.data.pseudonym import Pseudonymiser
 from shopformer.data.sequences import SequenceArrays
 from shopformer.features.items import ItemFeatures
 from shopformer.models.prior import TransitionPrior
 
-__all__ = ["EstimatorState", "read_bundle", "rekey_bundle", "write_bundle"]
+__all__ = ["EstimatorState", "forget_in_bundle", "read_bundle", "rekey_bundle", "write_bundle"]
 
 _KIND, _VERSION = "bundle", 1
 _HISTORY_ARRAYS = ("offsets", "items", "event_types", "timestamps")
@@ -104,3 +105,31 @@ def rekey_bundle(directory: str | Path, pseudonymiser: Pseudonymiser) -> list[st
     if task_log.is_file():
         pseudonymiser.frame(pl.read_parquet(task_log), mapping=pseudonymiser.rekey).write_parquet(task_log)
     return previous
+
+
+def forget_in_bundle(directory: str | Path, user_id: str) -> dict[str, int]:
+    """Removes a user from a bundle: their stored history and their rows of the task models' log. The
+    encoder entry becomes a placeholder, so every other user keeps their code. Returns what went."""
+    directory = Path(directory)
+    read_header(directory / "bundle.json", _KIND, _VERSION, what="Shopformer bundle")
+    encoder = LabelEncoder.load(directory / "users.json")
+    classes, erased = encoder.classes.to_list(), {"bundle history events": 0, "bundle task-log events": 0}
+    if user_id in classes:
+        code = int(encoder.transform([user_id])[0])
+        classes[classes.index(user_id)] = forgotten_placeholder(user_id)
+        LabelEncoder.from_classes(classes).save(directory / "users.json")
+        with np.load(directory / "histories.npz", allow_pickle=False) as arrays:
+            stored = {name: arrays[name] for name in arrays.files}
+        histories = SequenceArrays(*(stored.get(name) for name in _HISTORY_ARRAYS))
+        lengths = histories.lengths.copy()
+        erased["bundle history events"], lengths[code] = int(lengths[code]), 0
+        emptied = histories.windows(histories.offsets[:-1], lengths)
+        kept = {name: getattr(emptied, name) for name in _HISTORY_ARRAYS if getattr(emptied, name) is not None}
+        np.savez(directory / "histories.npz", popularity=stored["popularity"], **kept)
+    task_log = directory / "tasks" / "events.parquet"
+    if task_log.is_file():
+        log = pl.read_parquet(task_log)
+        kept_log = log.filter(pl.col("user_id") != user_id)
+        erased["bundle task-log events"] = log.height - kept_log.height
+        kept_log.write_parquet(task_log)
+    return erased

@@ -20,9 +20,9 @@ import numpy as np
 import polars as pl
 
 from shopformer.data.codes import FIRST_CODE, UNKNOWN_CODE
+from shopformer.data.erasure import user_hash
 from shopformer.data.sequences import SequenceArrays
 from shopformer.predict.estimator import Shopformer
-from shopformer.serve.store import user_hash
 
 __all__ = ["History", "UserStates"]
 

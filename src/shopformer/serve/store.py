@@ -13,7 +13,6 @@ All methods are blocking; the service calls them from one dedicated thread.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import time
@@ -24,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from shopformer.data.erasure import user_hash
 from shopformer.errors import ConfigError, ShopformerError
 from shopformer.serve.ingest import OPTIONAL_EVENT_FIELDS
 
@@ -43,11 +43,6 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, timestamp)",
     "CREATE TABLE IF NOT EXISTS forgotten (user_hash TEXT PRIMARY KEY, forgotten_at DOUBLE PRECISION NOT NULL)",
 )
-
-
-def user_hash(user_id: str) -> str:
-    """The id under which a forgotten user is remembered (not reversible to the user id)."""
-    return hashlib.blake2b(user_id.encode("utf-8"), digest_size=16, person=b"sf-forget").hexdigest()
 
 
 @dataclass(frozen=True)
