@@ -12,7 +12,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,text,serve,ann,postgres]'
+	$(BIN)/pip install --quiet -e '.[dev,text,serve,ann,postgres,privacy]'
 	touch $(STAMP)
 
 install: $(STAMP)

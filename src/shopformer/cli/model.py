@@ -94,10 +94,15 @@ def train(
     min_item_events: Annotated[int, typer.Option(help="Iterative k-core: keep items with at least this many events.")] = 1,
     pseudonymise_key: PseudonymiseOpt = None,
     tombstones: TombstonesOpt = None,
+    dp_epsilon: Annotated[
+        Optional[float], typer.Option("--dp-epsilon", min=0.01, help="User-level differential privacy: the epsilon to spend.")
+    ] = None,
 ) -> None:
     """Train the behaviour Transformer on an event log and save it as a bundle."""
     flags = {name: value for name, value in locals().items() if name in MAPPING_FLAGS}
     configs = resolved_configs(model_config, overrides, max_minutes)
+    if dp_epsilon is not None:
+        configs["train"]["dp_epsilon"] = dp_epsilon
     estimator = Shopformer(model=configs["model"], train=configs["train"])
     dataset = _dataset(path, demo, fmt, extras, catalog, config, flags, out.parent / "demo-shop", pseudonymise_key, tombstones)
     prepared = prepare(dataset, PrepareConfig(min_user_events=min_user_events, min_item_events=min_item_events), progress=True)

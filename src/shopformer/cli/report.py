@@ -71,6 +71,10 @@ def show_training_result(model, bundle) -> None:
         f"validation HR@10 {best.get('valid_hr@10', float('nan')):.4f}, NDCG@10 {best.get('valid_ndcg@10', float('nan')):.4f} "
         f"(full ranking over {model.item_features.n_items - 2} items), {summary['train_seconds']:.0f} s of training"
     )
+    privacy = summary["privacy"]
+    if privacy is not None:
+        console.print(f"User-level differential privacy: epsilon {privacy['epsilon_spent']:.2f} spent at delta "
+                      f"{privacy['delta']:.2g} (noise multiplier {privacy['noise_multiplier']:.3f}); the last epoch is kept")
 
 
 def show_table(frame: pl.DataFrame, title: str) -> None:

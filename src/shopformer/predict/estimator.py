@@ -112,7 +112,8 @@ class Shopformer(FittedBehaviourModel):
         trainer = Trainer(self.model_, self.train_config, callbacks=callbacks,
                           checkpoint_path=checkpoint_path, metrics_path=metrics_path)
         trainer.fit(arrays.drop_last(1), arrays, resume=resume)
-        self._fit_prior(arrays)
+        self.privacy_ = trainer.privacy_
+        self._fit_prior(arrays if self.privacy_ is None else arrays.windows(arrays.offsets[:-1], arrays.lengths * 0))
         self.history_, self.best_epoch_ = trainer.history_, trainer.best_epoch_
         self.train_seconds_ = round(sum(m["seconds"] for m in trainer.history_), 1)
         self.item_features_ = features
@@ -120,7 +121,9 @@ class Shopformer(FittedBehaviourModel):
         self.event_vocabulary_ = tuple(prepared.sequences.event_vocabulary)
         self.time_resolution_ = prepared.events.time_resolution
         self.histories_ = _recent_histories(prepared, arrays, self.model_config_.max_len)
-        self.popularity_ = np.bincount(arrays.items, minlength=features.n_items)[: features.n_items].astype(np.float32)
+        # Under DP nothing may be counted outside the private gradients: no count prior, a flat fallback.
+        counts = np.bincount(arrays.items, minlength=features.n_items)[: features.n_items].astype(np.float32)
+        self.popularity_ = counts if self.privacy_ is None else np.ones_like(counts)
         self.default_event_type_ = int(np.bincount(arrays.event_types).argmax()) if len(arrays.items) else PADDING_CODE
         return self
 
@@ -128,6 +131,8 @@ class Shopformer(FittedBehaviourModel):
         """Count priors on the training events; weights not fixed by the config picked on validation."""
         self.prior_ = TransitionPrior.fit(arrays.drop_last(1), self.model_.n_items)
         fixed = self.model_config_.transition_weight, self.model_config_.neighbour_weight
+        if self.privacy_ is not None:
+            fixed = (0.0, 0.0)
         if None not in fixed:
             self.prior_.weight, self.prior_.neighbour_weight = fixed
             return
@@ -328,7 +333,8 @@ class Shopformer(FittedBehaviourModel):
         meta = {"model": self.model_config_.model_dump(mode="json"), "train": self.train_config.model_dump(mode="json"),
                 "text_model": self.text_model, "event_vocabulary": list(self.event_vocabulary_),
                 "default_event_type": self.default_event_type_, "time_resolution": self.time_resolution_,
-                "best_epoch": self.best_epoch_, "train_seconds": self.train_seconds_, "history": self.history_}
+                "best_epoch": self.best_epoch_, "train_seconds": self.train_seconds_, "history": self.history_,
+                "privacy": self.privacy_}
         return EstimatorState(meta, dict(self.model_.state_dict()), self.item_features_, self.user_encoder_,
                               self.prior_, self.histories_, self.popularity_)
 
@@ -347,7 +353,7 @@ class Shopformer(FittedBehaviourModel):
         estimator.event_vocabulary_ = tuple(meta["event_vocabulary"])
         estimator.default_event_type_, estimator.time_resolution_ = meta["default_event_type"], meta["time_resolution"]
         estimator.best_epoch_, estimator.train_seconds_ = meta["best_epoch"], meta["train_seconds"]
-        estimator.history_ = meta["history"]
+        estimator.history_, estimator.privacy_ = meta["history"], meta.get("privacy")
         return estimator
 
     def save(self, directory: str | Path) -> Path:

@@ -36,6 +36,7 @@ class FittedBehaviourModel:
     history_: list[dict]
     best_epoch_: int
     train_seconds_: float
+    privacy_: dict | None
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -80,9 +81,11 @@ class FittedBehaviourModel:
 
     @property
     def training_summary(self) -> dict[str, Any]:
-        """Metrics per epoch (`history`), `best_epoch`, `train_seconds` and the count prior's weights."""
+        """Metrics per epoch (`history`), `best_epoch`, `train_seconds`, the count prior's weights and, for a
+        differentially private model, its `privacy` (epsilon spent, delta, noise multiplier...; else None)."""
         return {"history": self.history_, "best_epoch": self.best_epoch_, "train_seconds": self.train_seconds_,
-                "prior_weights": {"transitions": self.prior_.weight, "neighbours": self.prior_.neighbour_weight}}
+                "prior_weights": {"transitions": self.prior_.weight, "neighbours": self.prior_.neighbour_weight},
+                "privacy": self.privacy_}
 
     def item_codes(self, item_ids: Sequence[str]) -> np.ndarray:
         return self.item_features.codes([str(i) for i in item_ids])

@@ -35,3 +35,8 @@ class TrainConfig(StrictConfig):
     num_threads: int = Field(default_factory=physical_cores, ge=1)
     max_minutes: float | None = Field(None, gt=0.0, description="wall-clock budget; stops after an epoch")
     progress: bool = True
+    # User-level differential privacy (train.privacy): off unless dp_epsilon is set.
+    dp_epsilon: float | None = Field(None, gt=0.0, description="train with user-level DP-SGD to this epsilon")
+    dp_delta: float | None = Field(None, gt=0.0, lt=1.0, description="DP delta; None: 1 / number of users")
+    dp_max_grad_norm: float = Field(1.0, gt=0.0, description="per-user gradient clipping norm C")
+    dp_users_per_step: int = Field(256, ge=1, description="expected users per DP step (Poisson sampling)")

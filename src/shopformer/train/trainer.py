@@ -28,6 +28,7 @@ from shopformer.runtime import torch_threads
 from shopformer.train.batches import evaluation_cases, training_windows, window_batches
 from shopformer.train.config import TrainConfig
 from shopformer.train.objectives import build_loss, mask_items, next_item_targets
+from shopformer.train.privacy import DPPlan, plan_dp, private_step, sampled_users
 
 __all__ = ["Callback", "Trainer", "validation_metrics"]
 
@@ -56,6 +57,18 @@ def validation_metrics(model: BehaviourTransformer, sequences: SequenceArrays, b
     return {name: metrics[name] for name in ("hr@10", "ndcg@10", "mrr@10")}
 
 
+class _PrivateRun:
+    """A DP run's plan, each user's training windows, and the privacy spent so far."""
+
+    def __init__(self, plan: DPPlan, windows: list[np.ndarray]) -> None:
+        from opacus.accountants import RDPAccountant
+
+        self.plan, self.windows, self.accountant = plan, windows, RDPAccountant()
+
+    def epsilon_spent(self) -> float:
+        return float(self.accountant.get_epsilon(self.plan.delta)) if self.accountant.history else 0.0
+
+
 class Trainer:
     """Fits a `BehaviourTransformer` on CSR sequences; keeps the best validation checkpoint.
 
@@ -78,6 +91,8 @@ class Trainer:
         self.metrics_path = Path(metrics_path) if metrics_path else None
 
     # ----------------------------------------------------------------------------- state
+
+    _dp: _PrivateRun | None = None
 
     def _reset_state(self) -> None:
         self.history_: list[dict] = []
@@ -131,6 +146,9 @@ class Trainer:
         causal = model.config.objective == "causal"
         starts, ends = training_windows(train, model.config.max_len + (1 if causal else 0))
         self.steps_per_epoch = max(1, math.ceil(len(starts) / cfg.batch_size))
+        self.privacy_: dict | None = None
+        if cfg.dp_epsilon is not None:
+            self._plan_privacy(train, starts)
         self.optimizer = self._make_optimizer()
         self._reset_state()
         if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
@@ -141,15 +159,52 @@ class Trainer:
         with tqdm(total=total, initial=self._step, disable=not cfg.progress, unit="step", desc="training") as bar:
             while self._epoch < cfg.epochs:
                 epoch_started = time.perf_counter()
-                loss = self._train_epoch(train, starts, ends, bar)
+                loss = (self._train_epoch_dp(train, starts, ends, bar) if self._dp is not None
+                        else self._train_epoch(train, starts, ends, bar))
                 self._epoch += 1
                 metrics = self._end_epoch(loss, valid, time.perf_counter() - epoch_started)
                 bar.set_postfix(loss=f"{loss:.3f}", best_ndcg=f"{max(self.best_score_, 0):.4f}")
                 if self._should_stop(metrics, time.perf_counter() - started):
                     break
-        if self._best_weights:
+        if self._dp is not None:  # picking the best epoch on validation would spend privacy: keep the last
+            self.privacy_ = {**self._dp.plan.as_dict(), "epsilon_spent": self._dp.epsilon_spent(), "epochs": self._epoch}
+        elif self._best_weights:
             model.load_state_dict(self._best_weights)
         model.eval()
+
+    def _plan_privacy(self, train: SequenceArrays, starts: np.ndarray) -> None:
+        cfg = self.config
+        owner = np.searchsorted(train.offsets, starts, side="right") - 1  # the user row of every window
+        users, window_rows = np.unique(owner, return_inverse=True)
+        plan = plan_dp(cfg.dp_epsilon, cfg.dp_delta, len(users), cfg.dp_users_per_step, cfg.epochs, cfg.dp_max_grad_norm)
+        order = np.argsort(window_rows, kind="stable")
+        bounds = np.searchsorted(window_rows[order], np.arange(len(users) + 1))
+        self._dp = _PrivateRun(plan, [order[bounds[u]:bounds[u + 1]] for u in range(len(users))])
+        self.steps_per_epoch = math.ceil(1.0 / plan.sample_rate)
+        logger.info("user-level DP: epsilon %.2f at delta %.2g, noise multiplier %.3f, %d users, %.4f sampled per step",
+                    plan.epsilon, plan.delta, plan.noise_multiplier, len(users), plan.sample_rate)
+
+    def _train_epoch_dp(self, train: SequenceArrays, starts: np.ndarray, ends: np.ndarray, bar: tqdm) -> float:
+        cfg, dp = self.config, self._dp
+        rng = np.random.default_rng([cfg.seed, self._epoch])
+        self._generator.manual_seed(cfg.seed * 1_000_003 + self._epoch)
+        self.model.train()
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
+
+        def user_loss(user: int) -> torch.Tensor:
+            rows = dp.windows[user]
+            return self._batch_loss(gather_windows(train, starts[rows], ends[rows]))
+
+        losses = []
+        for users in sampled_users(len(dp.windows), dp.plan.sample_rate, self.steps_per_epoch, rng):
+            for group in self.optimizer.param_groups:
+                group["lr"] = self._learning_rate(self._step)
+            losses.append(private_step(parameters, users, user_loss, dp.plan, len(dp.windows), self._generator))
+            self.optimizer.step()
+            dp.accountant.step(noise_multiplier=dp.plan.noise_multiplier, sample_rate=dp.plan.sample_rate)
+            self._step += 1
+            bar.update(1)
+        return float(np.mean(losses)) if losses else 0.0
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         # Why no decay on norms, biases and embeddings: decaying embeddings shrinks rare items'
@@ -227,7 +282,8 @@ class Trainer:
         stop = False
         for callback in self.callbacks:
             stop = bool(callback(metrics)) or stop
-        if self.best_score_ > -math.inf and self._epoch - self.best_epoch_ >= self.config.patience:
+        # A DP run trains its planned epochs: stopping on validation would be a choice made on private data.
+        if self._dp is None and self.best_score_ > -math.inf and self._epoch - self.best_epoch_ >= self.config.patience:
             logger.info("early stop: no validation gain for %d epochs", self._epoch - self.best_epoch_)
             stop = True
         budget = self.config.max_minutes
