@@ -112,6 +112,18 @@ def test_rotation_rekeys_without_raw_ids_and_keeps_recommendations(shop, artefac
     assert _raw_ids_in(out, raw_ids) == {}
 
 
+def test_tombstones_of_pseudonymised_users_survive_later_rotations(shop, artefacts):
+    root, files, key, raw_ids = shop
+    out, user, _, _ = artefacts
+    _run("privacy", "forget", "--user", user, "--pseudonymise-key", key, "--tombstones", root / "forgotten.txt",
+         "--prepared", out / "prepared")
+    _run("privacy", "rotate-key", "--key-file", key)  # a rotation after the erasure
+    _run("data", "prepare", files.events, "--catalog", files.catalog, "--pseudonymise-key", key,
+         "--tombstones", root / "forgotten.txt", "--out", root / "prepared-later")
+    later = set(pl.read_parquet(root / "prepared-later" / "events.parquet")["user_id"].to_list())
+    assert Pseudonymiser.from_file(key).pseudonym(user) not in later and len(later) == len(raw_ids) - 1
+
+
 def test_bad_key_files_are_clear_errors(tmp_path):
     short = tmp_path / "short.key"
     short.write_text("abcd\n")

@@ -25,13 +25,14 @@ TombstonesOpt = Annotated[
 ]
 
 
-def without_forgotten(dataset, tombstones: Path | None):
-    """`dataset` without the users a tombstone file names (said on the console when any were dropped)."""
+def without_forgotten(dataset, tombstones: Path | None, keys=None):
+    """`dataset` (raw user ids) without the users a tombstone file names, said on the console when any
+    were dropped; with `keys`, tombstones name users by their rotation-proof `keys.stable` pseudonym."""
     if tombstones is None:
         return dataset
     from shopformer.data.erasure import Tombstones
 
-    kept, dropped = Tombstones(tombstones).drop_from(dataset)
+    kept, dropped = Tombstones(tombstones).drop_from(dataset, keys.stable if keys is not None else str)
     if dropped:
         console.print(f"{dropped:,} events of forgotten users left out ({tombstones})")
     return kept

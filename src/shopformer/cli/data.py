@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -73,13 +74,14 @@ def load_dataset(path: Path, fmt: str | None, extras: list[str] | None, catalog:
     file names are left out."""
     keys = pseudonymiser(pseudonymise_key)
     if fmt is not None:
-        dataset = read_dataset(fmt, path, **parse_pairs(extras, "--with", "name=PATH"))
-        return without_forgotten(dataset if keys is None else pseudonymise_dataset(dataset, keys), tombstones), None
+        dataset = without_forgotten(read_dataset(fmt, path, **parse_pairs(extras, "--with", "name=PATH")), tombstones, keys)
+        return (dataset if keys is None else pseudonymise_dataset(dataset, keys)), None
     stated, catalog_mapping = stated_mapping(config, **flags)
     ingested = ingest_files(path, catalog, stated=stated, catalog_mapping=catalog_mapping)
+    ingested = replace(ingested, dataset=without_forgotten(ingested.dataset, tombstones, keys))
     if keys is not None:
         ingested = pseudonymise_ingested(ingested, keys)
-    return without_forgotten(ingested.dataset, tombstones), ingested
+    return ingested.dataset, ingested
 
 
 @data_app.command("inspect", epilog=INSPECT_EXAMPLES)

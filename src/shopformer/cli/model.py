@@ -77,7 +77,8 @@ def _dataset(path: Path | None, demo: bool, fmt, extras, catalog, config, flags:
         files = generate_demo_shop(out_dir)
         dataset = ingest_files(files.events, files.catalog, name="demo-shop").dataset
         keys = pseudonymiser(pseudonymise_key)
-        return without_forgotten(dataset if keys is None else pseudonymise_dataset(dataset, keys), tombstones)
+        dataset = without_forgotten(dataset, tombstones, keys)
+        return dataset if keys is None else pseudonymise_dataset(dataset, keys)
     return load_dataset(path, fmt, extras, catalog, config, flags, pseudonymise_key, tombstones)[0]
 
 

@@ -63,7 +63,8 @@ def read_task_dataset(demo: bool, fmt: str, events: Path | None, catalog: Path |
     session purchase probabilities (else None)."""
     dataset, truth = _read_task_dataset(demo, fmt, events, catalog, user_features, item_features, workdir)
     keys = pseudonymiser(pseudonymise_key)
-    return without_forgotten(dataset if keys is None else pseudonymise_dataset(dataset, keys), tombstones), truth
+    dataset = without_forgotten(dataset, tombstones, keys)
+    return (dataset if keys is None else pseudonymise_dataset(dataset, keys)), truth
 
 
 def _read_task_dataset(demo: bool, fmt: str, events: Path | None, catalog: Path | None, user_features: Path | None,

@@ -19,7 +19,7 @@ from shopformer.data.prepared import PreparedDataset
 from shopformer.data.schema import Dataset
 from shopformer.data.sequences import Sequences
 
-__all__ = ["Tombstones", "forget_in_prepared", "forgotten_placeholder", "user_hash"]
+__all__ = ["FORGOTTEN_PREFIX", "Tombstones", "forget_in_prepared", "forgotten_placeholder", "user_hash"]
 
 
 def user_hash(user_id: str) -> str:
@@ -27,9 +27,13 @@ def user_hash(user_id: str) -> str:
     return hashlib.blake2b(str(user_id).encode("utf-8"), digest_size=16, person=b"sf-forget").hexdigest()
 
 
+#: Start of the placeholder that keeps a forgotten user's position in an encoder.
+FORGOTTEN_PREFIX = "forgotten-"
+
+
 def forgotten_placeholder(user_id: str) -> str:
     """What replaces a forgotten user's id where a position must be kept (an encoder's code order)."""
-    return f"forgotten-{user_hash(user_id)}"
+    return f"{FORGOTTEN_PREFIX}{user_hash(user_id)}"
 
 
 class Tombstones:
@@ -51,11 +55,15 @@ class Tombstones:
     def __contains__(self, user_id: str) -> bool:
         return user_hash(user_id) in self.hashes
 
-    def drop_from(self, dataset: Dataset) -> tuple[Dataset, int]:
-        """The dataset without the events and features of tombstoned users, and how many events went."""
+    def drop_from(self, dataset: Dataset, identity=str) -> tuple[Dataset, int]:
+        """The dataset without the events and features of tombstoned users, and how many events went.
+
+        `identity(user_id)` is the id the tombstones were written under (with pseudonymisation: the
+        first-key pseudonym of the raw id, `Pseudonymiser.stable`, which survives key rotations).
+        """
         frame = dataset.events.frame
         users = frame["user_id"].drop_nulls().unique()
-        gone = [u for u in users.to_list() if u in self]
+        gone = [u for u in users.to_list() if identity(u) in self]
         if not gone:
             return dataset, 0
         kept = frame.filter(~pl.col("user_id").is_in(gone))

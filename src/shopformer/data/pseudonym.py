@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from shopformer.data.erasure import FORGOTTEN_PREFIX
 from shopformer.data.ingest import Ingested
 from shopformer.data.prepare import LabelEncoder
 from shopformer.data.prepared import PreparedDataset
@@ -80,8 +81,13 @@ class Pseudonymiser:
         return value
 
     def rekey(self, previous: str) -> str:
-        """The pseudonym under this chain of one made with the chain without its last key."""
-        return self._step(self.keys[-1], previous)
+        """The pseudonym under this chain of one made with the chain without its last key; placeholders
+        of forgotten users (`data.erasure.forgotten_placeholder`) stay as they are."""
+        return previous if previous.startswith(FORGOTTEN_PREFIX) else self._step(self.keys[-1], previous)
+
+    def stable(self, user_id: str) -> str:
+        """The pseudonym under the first key alone: what tombstones remember, since no rotation changes it."""
+        return self._step(self.keys[0], str(user_id))
 
     def previous(self) -> Pseudonymiser:
         """The chain before its last rotation (what existing artefacts were made with)."""

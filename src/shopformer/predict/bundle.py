@@ -100,7 +100,7 @@ def rekey_bundle(directory: str | Path, pseudonymiser: Pseudonymiser) -> list[st
     read_header(directory / "bundle.json", _KIND, _VERSION, what="Shopformer bundle")
     encoder = LabelEncoder.load(directory / "users.json")
     previous = encoder.classes.to_list()
-    LabelEncoder.from_classes([pseudonymiser.rekey(u) for u in previous]).save(directory / "users.json")
+    LabelEncoder.from_classes([pseudonymiser.rekey(u) for u in previous]).save(directory / "users.json")  # placeholders stay
     task_log = directory / "tasks" / "events.parquet"
     if task_log.is_file():
         pseudonymiser.frame(pl.read_parquet(task_log), mapping=pseudonymiser.rekey).write_parquet(task_log)
