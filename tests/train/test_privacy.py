@@ -61,6 +61,15 @@ def test_private_training_spends_at_most_its_epsilon_and_keeps_the_last_epoch():
     assert validation_metrics(model, test)["hr@10"] > 10 / (N_ITEMS - 2)  # it still learns something
 
 
+def test_a_private_run_is_not_resumed(tmp_path):
+    torch.manual_seed(0)
+    train, valid, _ = splits(cyclic_sequences())
+    config = train_config(epochs=1, dp_epsilon=8.0, dp_users_per_step=40)
+    Trainer(BehaviourTransformer(model_config(), N_ITEMS), config, checkpoint_path=tmp_path / "run.pt").fit(train, valid)
+    with pytest.raises(ConfigError, match="cannot be resumed"):
+        Trainer(BehaviourTransformer(model_config(), N_ITEMS), config, checkpoint_path=tmp_path / "run.pt").fit(train, valid, resume=True)
+
+
 def test_two_private_runs_differ_only_by_their_noise():
     first, _, _ = _fit_private(seed=1)
     again, _, _ = _fit_private(seed=1)

@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from shopformer.data.sequences import SequenceArrays
+from shopformer.errors import ConfigError
 from shopformer.evaluate.ranking import evaluate_next_item
 from shopformer.models.inputs import Batch, gather_windows
 from shopformer.models.transformer import BehaviourTransformer
@@ -152,6 +153,8 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self._reset_state()
         if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
+            if self._dp is not None:
+                raise ConfigError("a differentially private run cannot be resumed: its privacy accounting would start over")
             self._load_checkpoint(self.checkpoint_path)
             logger.info("resumed from %s after epoch %d", self.checkpoint_path, self._epoch)
         started = time.perf_counter()
@@ -187,6 +190,7 @@ class Trainer:
     def _train_epoch_dp(self, train: SequenceArrays, starts: np.ndarray, ends: np.ndarray, bar: tqdm) -> float:
         cfg, dp = self.config, self._dp
         rng = np.random.default_rng([cfg.seed, self._epoch])
+        torch.manual_seed(cfg.seed * 1_000_003 + self._epoch)  # dropout, as in `_train_epoch`
         self._generator.manual_seed(cfg.seed * 1_000_003 + self._epoch)
         self.model.train()
         parameters = [p for p in self.model.parameters() if p.requires_grad]
