@@ -104,32 +104,40 @@ def forget(
 ) -> None:
     """Erase users everywhere: the store, a bundle's history and task log, a prepared dataset, and every
     later run (a tombstone that `--tombstones` on prepare, train and train-tasks applies)."""
-    from shopformer.data.erasure import Tombstones, forget_in_prepared
+    from shopformer.data.erasure import Tombstones
 
     keys = pseudonymiser(pseudonymise_key)
     graves = Tombstones(tombstones)
-    erased = []
-    for user in users:
-        stored = user if keys is None else keys.pseudonym(user)
-        places: dict[str, int | str] = {}
-        if store is not None:
-            from shopformer.serve.store import open_store
+    event_store = None
+    if store is not None:
+        from shopformer.serve.store import open_store
 
-            event_store = open_store(store)
-            try:
-                places["event store events"] = event_store.forget(stored)
-            finally:
-                event_store.close()
-        if bundle is not None:
-            from shopformer.predict.bundle import forget_in_bundle
-
-            places.update(forget_in_bundle(bundle, stored))
-        if prepared is not None:
-            places["prepared dataset events"] = forget_in_prepared(prepared, stored)
-        graves.add(user if keys is None else keys.stable(user))  # the id later runs check before pseudonymising
-        places["tombstone"] = str(tombstones)
-        erased.append({"user_id": user, "erased_from": places})
+        event_store = open_store(store)
+    try:
+        erased = [_forget_one(user, keys, graves, event_store, bundle, prepared) for user in users]
+    finally:
+        if event_store is not None:
+            event_store.close()
     document = {"users": erased, "time": datetime.now(UTC).isoformat(timespec="seconds")}
     console.print_json(json.dumps(document))
     if report is not None:
         report.write_text(json.dumps(document, indent=1), encoding="utf-8")
+
+
+def _forget_one(user: str, keys, graves, event_store, bundle: Path | None, prepared: Path | None) -> dict:
+    """Erases one user (a raw id when `keys` pseudonymise) and says where from."""
+    from shopformer.data.erasure import forget_in_prepared
+
+    stored = user if keys is None else keys.pseudonym(user)
+    places: dict[str, int | str] = {}
+    if event_store is not None:
+        places["event store events"] = event_store.forget(stored)
+    if bundle is not None:
+        from shopformer.predict.bundle import forget_in_bundle
+
+        places.update(forget_in_bundle(bundle, stored))
+    if prepared is not None:
+        places["prepared dataset events"] = forget_in_prepared(prepared, stored)
+    graves.add(user if keys is None else keys.stable(user))  # the id later runs check before pseudonymising
+    places["tombstone"] = str(graves.path)
+    return {"user_id": user, "erased_from": places}

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from shopformer.data.prepare import LabelEncoder
 from shopformer.data.prepared import PreparedDataset
 from shopformer.data.schema import Dataset
 from shopformer.data.sequences import Sequences
 
-__all__ = ["FORGOTTEN_PREFIX", "Tombstones", "forget_in_prepared", "forgotten_placeholder", "user_hash"]
+__all__ = ["FORGOTTEN_PREFIX", "Tombstones", "forget_in_prepared", "forgotten_placeholder", "user_hash", "without_user_id"]
 
 
 def user_hash(user_id: str) -> str:
@@ -71,6 +72,17 @@ class Tombstones:
         return replace(dataset, events=dataset.events.with_frame(kept), users=features), frame.height - kept.height
 
 
+def without_user_id(encoder: LabelEncoder, user_id: str) -> tuple[LabelEncoder, int | None]:
+    """The encoder with `user_id` replaced by its placeholder (every code unchanged), and the user's
+    code; the encoder as it is and None when it does not know the user."""
+    classes = encoder.classes.to_list()
+    if user_id not in classes:
+        return encoder, None
+    code = int(encoder.transform([user_id])[0])
+    classes[classes.index(user_id)] = forgotten_placeholder(user_id)
+    return LabelEncoder.from_classes(classes), code
+
+
 def forget_in_prepared(directory: str | Path, user_id: str) -> int:
     """Removes a user from a saved prepared dataset: events, features and sequence; returns the events
     removed. The user's encoder entry becomes a placeholder, so every other user keeps their code."""
@@ -80,12 +92,9 @@ def forget_in_prepared(directory: str | Path, user_id: str) -> int:
     prepared.events = prepared.events.with_frame(frame.filter(pl.col("user_id") != user_id))
     if prepared.users is not None:
         prepared.users = prepared.users.filter(pl.col("user_id") != user_id)
-    classes = prepared.user_encoder.classes.to_list()
-    if user_id in classes:
-        code = prepared.user_encoder.transform([user_id])[0]
-        classes[classes.index(user_id)] = forgotten_placeholder(user_id)
-        prepared.user_encoder = type(prepared.user_encoder).from_classes(classes)
-        prepared.sequences = _without_user(prepared.sequences, int(code))
+    encoder, code = without_user_id(prepared.user_encoder, user_id)
+    if code is not None:
+        prepared.user_encoder, prepared.sequences = encoder, _without_user(prepared.sequences, code)
     prepared.save(directory)
     return removed
 

@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from shopformer._version import __version__
 from shopformer.artifacts import header, read_header
-from shopformer.data.erasure import forgotten_placeholder
+from shopformer.data.erasure import without_user_id
 from shopformer.data.prepare import LabelEncoder
 from shopformer.data.pseudonym import Pseudonymiser
 from shopformer.data.sequences import SequenceArrays
@@ -112,12 +112,10 @@ def forget_in_bundle(directory: str | Path, user_id: str) -> dict[str, int]:
     encoder entry becomes a placeholder, so every other user keeps their code. Returns what went."""
     directory = Path(directory)
     read_header(directory / "bundle.json", _KIND, _VERSION, what="Shopformer bundle")
-    encoder = LabelEncoder.load(directory / "users.json")
-    classes, erased = encoder.classes.to_list(), {"bundle history events": 0, "bundle task-log events": 0}
-    if user_id in classes:
-        code = int(encoder.transform([user_id])[0])
-        classes[classes.index(user_id)] = forgotten_placeholder(user_id)
-        LabelEncoder.from_classes(classes).save(directory / "users.json")
+    encoder, code = without_user_id(LabelEncoder.load(directory / "users.json"), user_id)
+    erased = {"bundle history events": 0, "bundle task-log events": 0}
+    if code is not None:
+        encoder.save(directory / "users.json")
         with np.load(directory / "histories.npz", allow_pickle=False) as arrays:
             stored = {name: arrays[name] for name in arrays.files}
         histories = SequenceArrays(*(stored.get(name) for name in _HISTORY_ARRAYS))

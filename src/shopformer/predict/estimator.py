@@ -64,7 +64,7 @@ class Shopformer(FittedBehaviourModel):
     was built with: side features the data lacks switched off), `prior_` (the `TransitionPrior`
     blended into the scores), `item_features_`, `user_encoder_`,
     `histories_` (each user's last `max_len` events), `popularity_`, `history_` (metrics per epoch),
-    `best_epoch_`, `train_seconds_`.
+    `best_epoch_`, `train_seconds_`, `privacy_` (the DP accounting of a private run, else None).
     """
 
     def __init__(
@@ -113,7 +113,7 @@ class Shopformer(FittedBehaviourModel):
                           checkpoint_path=checkpoint_path, metrics_path=metrics_path)
         trainer.fit(arrays.drop_last(1), arrays, resume=resume)
         self.privacy_ = trainer.privacy_
-        self._fit_prior(arrays if self.privacy_ is None else arrays.windows(arrays.offsets[:-1], arrays.lengths * 0))
+        self._fit_prior(arrays)
         self.history_, self.best_epoch_ = trainer.history_, trainer.best_epoch_
         self.train_seconds_ = round(sum(m["seconds"] for m in trainer.history_), 1)
         self.item_features_ = features
@@ -129,10 +129,12 @@ class Shopformer(FittedBehaviourModel):
 
     def _fit_prior(self, arrays: SequenceArrays) -> None:
         """Count priors on the training events; weights not fixed by the config picked on validation."""
+        if self.privacy_ is not None:
+            # Under DP nothing may be counted outside the private gradients: empty tables at weight 0.
+            self.prior_ = TransitionPrior.fit(arrays.windows(arrays.offsets[:-1], np.zeros_like(arrays.lengths)), self.model_.n_items)
+            return
         self.prior_ = TransitionPrior.fit(arrays.drop_last(1), self.model_.n_items)
         fixed = self.model_config_.transition_weight, self.model_config_.neighbour_weight
-        if self.privacy_ is not None:
-            fixed = (0.0, 0.0)
         if None not in fixed:
             self.prior_.weight, self.prior_.neighbour_weight = fixed
             return

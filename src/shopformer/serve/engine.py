@@ -209,9 +209,8 @@ class Engine:
         self.check_prediction_heads()
         if self._predictor is None:
             try:
-                from shopformer.predict.tasks import (
-                    TaskPredictor,  # heavy and optional: only when asked for
-                )
+                # Heavy and optional: imported only when predictions are asked for.
+                from shopformer.predict.tasks import TaskPredictor
 
                 self._predictor = TaskPredictor.load(self.bundle_dir)
             except ImportError as exc:
