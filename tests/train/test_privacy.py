@@ -6,23 +6,85 @@ import numpy as np
 import pytest
 import torch
 
+from shopformer.data.sequences import SequenceArrays
 from shopformer.errors import ConfigError
+from shopformer.models.inputs import gather_windows
 from shopformer.models.transformer import BehaviourTransformer
 from shopformer.train import Trainer
-from shopformer.train.privacy import DPPlan, clip_gradient, noisy_mean, plan_dp, sampled_users
+from shopformer.train.objectives import FullSoftmaxLoss, next_item_targets
+from shopformer.train.privacy import DPPlan, noisy_mean, one_window_each, plan_dp, sampled_users
 from shopformer.train.trainer import validation_metrics
+from shopformer.train.user_gradients import UserClippedGradients
 from tests.train.test_trainer import N_ITEMS, cyclic_sequences, model_config, splits, train_config
 
 PLAN = DPPlan(epsilon=3.0, delta=1e-3, noise_multiplier=1.5, max_grad_norm=2.0, sample_rate=0.1, steps=10)
 
 
-def test_a_users_gradient_is_clipped_to_the_norm():
-    parameter = torch.nn.Parameter(torch.zeros(4))
-    parameter.grad = torch.tensor([3.0, 4.0, 0.0, 0.0])  # norm 5
-    (clipped,) = clip_gradient([parameter], max_norm=2.0)
-    assert float(clipped.norm()) == pytest.approx(2.0)
-    parameter.grad = torch.tensor([0.3, 0.4, 0.0, 0.0])  # already small: unchanged
-    assert torch.equal(clip_gradient([parameter], max_norm=2.0)[0], parameter.grad)
+def _featured_model(**overrides) -> BehaviourTransformer:
+    """A small model with every item part the private gradient covers (ids, attributes, price, text)."""
+    torch.manual_seed(0)
+    config = model_config(**({"max_len": 12, "dropout": 0.0, "attention_dropout": 0.0, "use_price": True, "use_attributes": True,
+                              "use_text": True} | overrides))
+    attributes = torch.randint(0, 6, (N_ITEMS, 3))
+    price = torch.randint(0, 4, (N_ITEMS,))
+    text = torch.nn.functional.normalize(torch.randn(N_ITEMS, 12), dim=1)
+    model = BehaviourTransformer(config, N_ITEMS, 4, attribute_index=attributes, price_bucket=price, text=text)
+    known = torch.ones(N_ITEMS, dtype=torch.bool)
+    known[N_ITEMS - 3:] = False  # a few items never seen in training: their id vectors get no gradient
+    model.item_encoder.mark_known_items(known)
+    return model.train()
+
+
+def _reference_clipped_sum(model: BehaviourTransformer, batch, max_norm: float, clipped: UserClippedGradients) -> list[torch.Tensor]:
+    """The definition, user by user: each window's loss, its gradient (the text projection's kept in
+    its principal span), clipped, summed."""
+    parameters = clipped.parameters
+    total = [torch.zeros_like(p) for p in parameters]
+    loss_fn = FullSoftmaxLoss()
+    for row in range(len(batch.items)):
+        inputs, targets = next_item_targets(batch.items[row:row + 1])
+        hidden = model(inputs, batch.event_types[row:row + 1, :-1], batch.timestamps[row:row + 1, :-1])
+        grads = torch.autograd.grad(loss_fn(model, hidden, targets), parameters, allow_unused=True)
+        grads = clipped.release([torch.zeros_like(p) if g is None else g for p, g in zip(parameters, grads)])
+        scale = min(1.0, max_norm / float(torch.sqrt(sum((g**2).sum() for g in grads))))
+        for acc, g in zip(total, grads):
+            acc += g * scale
+    return total
+
+
+@pytest.mark.parametrize("features", [True, False])  # items by public features; by ids alone
+@pytest.mark.parametrize("max_norm", [1e6, 0.05])  # no clipping at all; every user clipped
+def test_the_batched_per_user_clipped_gradient_equals_the_user_by_user_definition(max_norm, features):
+    model = _featured_model() if features else _featured_model(use_price=False, use_attributes=False, use_text=False)
+    rng = np.random.default_rng(0)
+    lists = [[int(i) for i in rng.integers(2, N_ITEMS - 3, size=int(rng.integers(2, 12)))] for _ in range(9)]
+    lists[0] = [1, 5, 5, 7]  # an unknown-item input and a repeated item
+    plain = SequenceArrays.from_lists(lists)
+    n_events = len(plain.items)
+    sequences = SequenceArrays(plain.offsets, plain.items, rng.integers(2, 4, n_events).astype(np.int8),
+                               np.cumsum(rng.integers(1, 10**5, n_events)))
+    batch = gather_windows(sequences, sequences.offsets[:-1], sequences.offsets[1:])
+    clipped = UserClippedGradients(model, max_norm)
+    fast, losses = clipped(batch)
+    clipped.close()
+    reference = _reference_clipped_sum(model, batch, max_norm, clipped)
+    assert len(losses) == len(lists) and len(fast) == len(clipped.parameters)
+    for got, want in zip(fast, reference):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    ids = model.item_encoder.id_embedding.weight
+    assert ids.requires_grad is not features  # with public item features, no id vector is trained
+    assert bool(model.item_encoder.id_known[2:].sum() == 0) is features
+
+
+def test_a_model_the_private_gradient_does_not_cover_is_refused_with_the_key_to_change():
+    with pytest.raises(ConfigError, match="model.loss"):
+        UserClippedGradients(_featured_model(loss="sampled"), 1.0)
+
+
+def test_each_sampled_user_contributes_exactly_one_of_their_windows():
+    windows = [np.array([0, 1, 2]), np.array([3]), np.array([4, 5])]
+    rows = one_window_each(windows, np.array([0, 2]), np.random.default_rng(0))
+    assert len(rows) == 2 and rows[0] in windows[0] and rows[1] in windows[2]
 
 
 def test_the_private_gradient_carries_gaussian_noise_of_the_planned_size():

@@ -8,6 +8,8 @@ from shopformer.cli.benchmark import benchmark_app
 from shopformer.cli.data import data_app
 from shopformer.cli.model import TRAIN_EXAMPLES, evaluate, recommend, train
 from shopformer.cli.privacy import privacy_app
+from shopformer.cli.privacy_benchmark import EXAMPLES as PRIVACY_BENCHMARK_EXAMPLES
+from shopformer.cli.privacy_benchmark import privacy_benchmark
 from shopformer.cli.quickstart import quickstart
 from shopformer.cli.serve import SERVE_EXAMPLES, serve
 from shopformer.cli.tasks import (
@@ -28,6 +30,7 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 benchmark_app.command("tasks", epilog=BENCHMARK_EXAMPLES)(benchmark_tasks)
+benchmark_app.command("privacy", epilog=PRIVACY_BENCHMARK_EXAMPLES)(privacy_benchmark)
 app.add_typer(benchmark_app, name="benchmark")
 app.add_typer(privacy_app, name="privacy")
 app.command("quickstart")(quickstart)

@@ -39,7 +39,7 @@ def next_item(
     model_config: ModelConfigOpt = None, overrides: SetOpt = None,
 ) -> None:
     """Train on the training part, early-stop on validation, report test metrics of every model."""
-    dataset = _read(fmt, events, item_attributes, item_titles, datamaps)
+    dataset = read_benchmark_dataset(fmt, events, item_attributes, item_titles, datamaps)
     configs = resolved_configs(model_config, overrides, max_minutes)
     table = _results_table(dataset.name)
     document = run_next_item_benchmark(
@@ -52,7 +52,8 @@ def next_item(
     console.print(f"[green]Results written to {json_out}[/]")
 
 
-def _read(fmt: str, events: Path, item_attributes: Path | None, item_titles: Path | None, datamaps: Path | None):
+def read_benchmark_dataset(fmt: str, events: Path, item_attributes: Path | None, item_titles: Path | None, datamaps: Path | None):
+    """A benchmark dataset in the s3rec or recbole format, with its side files."""
     if fmt == "recbole":
         if item_attributes or item_titles or datamaps:
             raise ConfigError("--item-attributes, --item-titles and --datamaps belong to --format s3rec")

@@ -100,9 +100,4 @@ def forget_in_prepared(directory: str | Path, user_id: str) -> int:
 
 
 def _without_user(sequences: Sequences, code: int) -> Sequences:
-    keep = sequences.users != code
-    lengths = sequences.lengths[keep]
-    rows = np.flatnonzero(keep)
-    kept = sequences.rows(rows)
-    return Sequences(sequences.users[keep], np.concatenate([[0], np.cumsum(lengths)]), kept.items, kept.event_types,
-                     kept.timestamps, sequences.event_vocabulary)
+    return sequences.select(np.flatnonzero(sequences.users != code))

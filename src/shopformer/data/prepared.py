@@ -7,6 +7,7 @@ rows in/out and seconds are recorded, so a run can be explained and compared lat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import polars as pl
 from pydantic import Field
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -113,6 +115,15 @@ class PreparedDataset:
     def arrays(self) -> SequenceArrays:
         """The users' sequences as model input arrays; timestamps only when they are real times."""
         return self.sequences.arrays(with_times=self.events.time_resolution != "order")
+
+    def for_users(self, rows: np.ndarray) -> PreparedDataset:
+        """The same dataset restricted to the users of sequence `rows`: encoders and catalog (the item
+        space) unchanged, so models of different user groups share their item codes."""
+        sequences = self.sequences.select(rows)
+        ids = self.user_encoder.inverse_transform(sequences.users)
+        events = EventLog(self.events.frame.filter(pl.col("user_id").is_in(ids.implode())), self.events.time_resolution)
+        users = None if self.users is None else self.users.filter(pl.col("user_id").is_in(ids.implode()))
+        return dataclasses.replace(self, events=events, users=users, sequences=sequences)
 
     def save(self, directory: str | Path) -> Path:
         """Writes Parquet, JSON and .npz files into `directory` (created if needed); no pickle."""

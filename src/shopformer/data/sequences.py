@@ -180,6 +180,12 @@ class Sequences(SequenceArrays):
     def n_events(self) -> int:
         return len(self.items)
 
+    def select(self, rows: np.ndarray) -> Sequences:
+        """The users of `rows` (ascending) with their sequences, codes and vocabulary unchanged."""
+        rows = np.sort(np.asarray(rows, dtype=np.int64))
+        kept = self.rows(rows)
+        return Sequences(self.users[rows], kept.offsets, kept.items, kept.event_types, kept.timestamps, self.event_vocabulary)
+
     def arrays(self, with_times: bool = True) -> SequenceArrays:
         """The sequences as CSR arrays for models: int64 item and event-type codes, and the
         timestamps when `with_times` (real times only: positions of an order-only log carry no gaps)."""

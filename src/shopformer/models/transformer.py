@@ -228,7 +228,8 @@ class SequenceEncoder(nn.Module):
         # Positions count back from the newest event: with left padding the most recent item always
         # gets position 0, whatever the batch's padded length, so batches can be trimmed freely.
         positions = torch.arange(length - 1, -1, -1, device=item_vectors.device)
-        x = item_vectors + self.position(positions)
+        # Looked up per row (not broadcast) so per-sample gradient hooks see a batch dimension.
+        x = item_vectors + self.position(positions.expand(item_vectors.shape[0], -1))
         if self.event_type is not None and event_types is not None:
             event_types = event_types.long()
             x = x + self.event_type(event_types if masked is None else event_types.masked_fill(masked, 0))

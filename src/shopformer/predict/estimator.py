@@ -104,11 +104,9 @@ class Shopformer(FittedBehaviourModel):
         arrays = prepared.arrays().drop_last(exclude_last)
         if int((arrays.lengths >= 2).sum()) == 0:
             raise ShopformerError("no user has two or more events: there is nothing to learn the next item from")
-        features = self._item_features(prepared)
-        self.model_config_ = _effective_config(self.model_config, features, prepared)
-        n_event_types = len(prepared.sequences.event_vocabulary) + FIRST_CODE
         set_seed(self.train_config.seed)
-        self.model_ = BehaviourTransformer.for_items(self.model_config_, features, n_event_types)
+        self.model_ = self.build_model(prepared)
+        features = self.item_features_
         trainer = Trainer(self.model_, self.train_config, callbacks=callbacks,
                           checkpoint_path=checkpoint_path, metrics_path=metrics_path)
         trainer.fit(arrays.drop_last(1), arrays, resume=resume)
@@ -116,7 +114,6 @@ class Shopformer(FittedBehaviourModel):
         self._fit_prior(arrays)
         self.history_, self.best_epoch_ = trainer.history_, trainer.best_epoch_
         self.train_seconds_ = round(sum(m["seconds"] for m in trainer.history_), 1)
-        self.item_features_ = features
         self.user_encoder_ = prepared.user_encoder
         self.event_vocabulary_ = tuple(prepared.sequences.event_vocabulary)
         self.time_resolution_ = prepared.events.time_resolution
@@ -145,10 +142,14 @@ class Shopformer(FittedBehaviourModel):
         logger.info("prior weights: transitions %.2f, neighbours %.2f (validation NDCG@10 %.4f, %.4f without)",
                     self.prior_.weight, self.prior_.neighbour_weight, best, ndcg.get((0.0, 0.0), float("nan")))
 
-    def _item_features(self, prepared: PreparedDataset) -> ItemFeatures:
-        wants_text = self.model_config.use_text and prepared.catalog is not None
-        encoder = self._text_encoder() if wants_text else None
-        return build_item_features([None, None, *prepared.item_encoder.classes.to_list()], prepared.catalog, encoder)
+    def build_model(self, prepared: PreparedDataset) -> BehaviourTransformer:
+        """A fresh, untrained behaviour Transformer over `prepared`'s catalog, as `fit` trains it (side
+        features the data cannot feed switched off); sets `item_features_` and `model_config_`."""
+        encoder = self._text_encoder() if self.model_config.use_text and prepared.catalog is not None else None
+        self.item_features_ = build_item_features([None, None, *prepared.item_encoder.classes.to_list()], prepared.catalog, encoder)
+        self.model_config_ = _effective_config(self.model_config, self.item_features_, prepared)
+        n_event_types = len(prepared.sequences.event_vocabulary) + FIRST_CODE
+        return BehaviourTransformer.for_items(self.model_config_, self.item_features_, n_event_types)
 
     def _text_encoder(self) -> TextEncoder:
         return TextEncoder(self.text_model, cache_dir=self.text_cache_dir, progress=self.train_config.progress)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from shopformer.data.codes import FIRST_CODE
 from shopformer.data.sequences import SequenceArrays
 from shopformer.models.inputs import Batch, gather_windows
 
@@ -70,12 +71,12 @@ def window_batches(
 
 
 def evaluation_cases(sequences: SequenceArrays, history: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Users with at least two events: (history starts, history ends, target codes).
-
-    The target is each user's last item; the history is up to `history` events before it.
+    """Users with at least two events whose last item is a real one: (history starts, history ends,
+    target codes). The target is each user's last item; the history is up to `history` events before it.
     """
     begin, finish = sequences.offsets[:-1], sequences.offsets[1:]
     usable = finish - begin >= 2
+    usable[usable] = sequences.items[finish[usable] - 1] >= FIRST_CODE  # an unknown item cannot be ranked
     ends = finish[usable] - 1
     starts = np.maximum(ends - history, begin[usable])
     return starts, ends, sequences.items[ends].astype(np.int64)

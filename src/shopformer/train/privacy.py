@@ -1,8 +1,9 @@
 """User-level differentially private training (DP-SGD): each user's whole history is one unit.
 
 Per step, every user is sampled independently with probability q (Poisson sampling). A sampled
-user's gradient is taken over all of their training windows and clipped to norm C; the clipped
-gradients are summed, Gaussian noise N(0, (σC)²) is added to every coordinate, and the sum is
+user contributes one of their training windows, drawn at random; their gradient is clipped to
+norm C (`train.user_gradients`: all users of a step in one batched pass); the clipped gradients
+are summed, Gaussian noise N(0, (σC)²) is added to every coordinate, and the sum is
 divided by the expected number of sampled users qN. σ is chosen so that the planned steps spend
 the target ε at δ (RDP accountant); the ε actually spent is accounted step by step and reported.
 
@@ -14,16 +15,15 @@ privacy too: DP runs train their configured epochs and keep the last weights.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from shopformer.errors import ConfigError
 
-__all__ = ["DPPlan", "clip_gradient", "noisy_mean", "plan_dp", "private_step", "sampled_users"]
+__all__ = ["DPPlan", "noisy_mean", "one_window_each", "plan_dp", "sampled_users"]
 
 
 @dataclass(frozen=True)
@@ -65,14 +65,6 @@ def sampled_users(n_users: int, rate: float, steps: int, rng: np.random.Generato
         yield np.flatnonzero(rng.random(n_users) < rate)
 
 
-def clip_gradient(parameters: list[nn.Parameter], max_norm: float) -> list[torch.Tensor]:
-    """Copies of the parameters' gradients scaled to a total L2 norm of at most `max_norm`."""
-    grads = [torch.zeros_like(p) if p.grad is None else p.grad.detach() for p in parameters]
-    norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
-    scale = min(1.0, max_norm / (float(norm) + 1e-12))
-    return [g * scale for g in grads]
-
-
 def noisy_mean(clipped_sum: list[torch.Tensor], plan: DPPlan, n_users: int, generator: torch.Generator) -> list[torch.Tensor]:
     """(sum of clipped user gradients + N(0, (σC)²)) / (q N): the private gradient of one step."""
     std = plan.noise_multiplier * plan.max_grad_norm
@@ -80,19 +72,10 @@ def noisy_mean(clipped_sum: list[torch.Tensor], plan: DPPlan, n_users: int, gene
     return [(g + torch.randn(g.shape, generator=generator, dtype=g.dtype) * std) / expected for g in clipped_sum]
 
 
-def private_step(parameters: list[nn.Parameter], users: np.ndarray, user_loss: Callable[[int], torch.Tensor],
-                 plan: DPPlan, n_users: int, generator: torch.Generator) -> float:
-    """Sets each parameter's `.grad` to the private gradient of one step; returns the mean user loss."""
-    total = [torch.zeros_like(p) for p in parameters]
-    losses = []
-    for user in users:
-        for p in parameters:
-            p.grad = None
-        loss = user_loss(int(user))
-        loss.backward()
-        losses.append(float(loss.detach()))
-        for acc, g in zip(total, clip_gradient(parameters, plan.max_grad_norm)):
-            acc += g
-    for p, g in zip(parameters, noisy_mean(total, plan, n_users, generator)):
-        p.grad = g
-    return float(np.mean(losses)) if losses else 0.0
+def one_window_each(windows: list[np.ndarray], users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One window row per sampled user, drawn uniformly from that user's windows.
+
+    Whatever window is drawn, the user's clipped gradient has norm at most C: the sensitivity of a
+    step to one user stays C, as the accountant assumes.
+    """
+    return np.array([windows[u][rng.integers(len(windows[u]))] for u in users], dtype=np.int64)

@@ -29,7 +29,8 @@ from shopformer.runtime import torch_threads
 from shopformer.train.batches import evaluation_cases, training_windows, window_batches
 from shopformer.train.config import TrainConfig
 from shopformer.train.objectives import build_loss, mask_items, next_item_targets
-from shopformer.train.privacy import DPPlan, plan_dp, private_step, sampled_users
+from shopformer.train.privacy import DPPlan, noisy_mean, one_window_each, plan_dp, sampled_users
+from shopformer.train.user_gradients import UserClippedGradients
 
 __all__ = ["Callback", "Trainer", "validation_metrics"]
 
@@ -61,10 +62,11 @@ def validation_metrics(model: BehaviourTransformer, sequences: SequenceArrays, b
 class _PrivateRun:
     """A DP run's plan, each user's training windows, and the privacy spent so far."""
 
-    def __init__(self, plan: DPPlan, windows: list[np.ndarray]) -> None:
+    def __init__(self, plan: DPPlan, windows: list[np.ndarray], model: BehaviourTransformer) -> None:
         from opacus.accountants import RDPAccountant
 
         self.plan, self.windows, self.accountant = plan, windows, RDPAccountant()
+        self.clipped_gradients = UserClippedGradients(model, plan.max_grad_norm)
 
     def epsilon_spent(self) -> float:
         return float(self.accountant.get_epsilon(self.plan.delta)) if self.accountant.history else 0.0
@@ -170,6 +172,7 @@ class Trainer:
                 if self._should_stop(metrics, time.perf_counter() - started):
                     break
         if self._dp is not None:  # picking the best epoch on validation would spend privacy: keep the last
+            self._dp.clipped_gradients.close()
             self.privacy_ = {**self._dp.plan.as_dict(), "epsilon_spent": self._dp.epsilon_spent(), "epochs": self._epoch}
         elif self._best_weights:
             model.load_state_dict(self._best_weights)
@@ -182,7 +185,7 @@ class Trainer:
         plan = plan_dp(cfg.dp_epsilon, cfg.dp_delta, len(users), cfg.dp_users_per_step, cfg.epochs, cfg.dp_max_grad_norm)
         order = np.argsort(window_rows, kind="stable")
         bounds = np.searchsorted(window_rows[order], np.arange(len(users) + 1))
-        self._dp = _PrivateRun(plan, [order[bounds[u]:bounds[u + 1]] for u in range(len(users))])
+        self._dp = _PrivateRun(plan, [order[bounds[u]:bounds[u + 1]] for u in range(len(users))], self.model)
         self.steps_per_epoch = math.ceil(1.0 / plan.sample_rate)
         logger.info("user-level DP: epsilon %.2f at delta %.2g, noise multiplier %.3f, %d users, %.4f sampled per step",
                     plan.epsilon, plan.delta, plan.noise_multiplier, len(users), plan.sample_rate)
@@ -193,17 +196,20 @@ class Trainer:
         torch.manual_seed(cfg.seed * 1_000_003 + self._epoch)  # dropout, as in `_train_epoch`
         self._generator.manual_seed(cfg.seed * 1_000_003 + self._epoch)
         self.model.train()
-        parameters = [p for p in self.model.parameters() if p.requires_grad]
-
-        def user_loss(user: int) -> torch.Tensor:
-            rows = dp.windows[user]
-            return self._batch_loss(gather_windows(train, starts[rows], ends[rows]))
-
+        parameters = dp.clipped_gradients.parameters
         losses = []
         for users in sampled_users(len(dp.windows), dp.plan.sample_rate, self.steps_per_epoch, rng):
             for group in self.optimizer.param_groups:
                 group["lr"] = self._learning_rate(self._step)
-            losses.append(private_step(parameters, users, user_loss, dp.plan, len(dp.windows), self._generator))
+            if len(users):
+                rows = one_window_each(dp.windows, users, rng)
+                sums, user_losses = dp.clipped_gradients(gather_windows(train, starts[rows], ends[rows]))
+                losses.append(float(user_losses.mean()))
+            else:  # nobody sampled: the step is noise alone, as the accountant assumes
+                sums = [torch.zeros_like(p) for p in parameters]
+            noisy = noisy_mean(sums, dp.plan, len(dp.windows), self._generator)
+            for p, g in zip(parameters, dp.clipped_gradients.release(noisy)):
+                p.grad = g
             self.optimizer.step()
             dp.accountant.step(noise_multiplier=dp.plan.noise_multiplier, sample_rate=dp.plan.sample_rate)
             self._step += 1
