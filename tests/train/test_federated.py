@@ -50,3 +50,20 @@ def test_shops_with_different_model_layouts_are_refused():
     shops[1].model = BehaviourTransformer(model_config(layers=2), N_ITEMS)
     with pytest.raises(ConfigError, match="another model layout"):
         shared_parameter_names(shops, same_catalog=True)
+
+
+def test_a_shop_that_fails_stops_the_run_instead_of_being_averaged_away(monkeypatch):
+    import shopformer.train.federated as federated
+
+    class FailingTrainer(federated.Trainer):
+        def fit(self, train, valid=None, *, resume=False):
+            raise RuntimeError("shop down")
+
+    monkeypatch.setattr(federated, "Trainer", FailingTrainer)
+    with pytest.raises(RuntimeError, match="shop down"):
+        run_federated(_shops(), train_config(epochs=1), rounds=1, same_catalog=True)
+
+
+def test_private_federated_training_is_refused_until_its_rounds_are_accounted():
+    with pytest.raises(ConfigError, match="dp_epsilon"):
+        run_federated(_shops(), train_config(epochs=1, dp_epsilon=3.0), rounds=1, same_catalog=True)

@@ -73,7 +73,8 @@ def test_the_batched_per_user_clipped_gradient_equals_the_user_by_user_definitio
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
     ids = model.item_encoder.id_embedding.weight
     assert ids.requires_grad is not features  # with public item features, no id vector is trained
-    assert bool(model.item_encoder.id_known[2:].sum() == 0) is features
+    # Which items were trained on is not released: with ids, every catalog item counts as known.
+    assert float(model.item_encoder.id_known[2:].mean()) == (0.0 if features else 1.0)
 
 
 def test_a_model_the_private_gradient_does_not_cover_is_refused_with_the_key_to_change():
@@ -132,13 +133,12 @@ def test_a_private_run_is_not_resumed(tmp_path):
         Trainer(BehaviourTransformer(model_config(), N_ITEMS), config, checkpoint_path=tmp_path / "run.pt").fit(train, valid, resume=True)
 
 
-def test_two_private_runs_differ_only_by_their_noise():
+def test_the_noise_is_fresh_even_when_the_seed_is_the_same():
+    # A seed anyone can read from the config must not let them replay the noise or the sampling.
     first, _, _ = _fit_private(seed=1)
     again, _, _ = _fit_private(seed=1)
-    other, _, _ = _fit_private(seed=2)
-    weights = [dict(m.state_dict()) for m in (first, again, other)]
-    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # the same seed: the same noise
-    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+    weights = [dict(m.state_dict()) for m in (first, again)]
+    assert not all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
 def test_a_private_shopformer_counts_nothing_outside_the_private_gradients(tmp_path):

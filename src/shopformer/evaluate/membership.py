@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_auc_score, roc_curve
 
+from shopformer.data.codes import FIRST_CODE
 from shopformer.data.sequences import SequenceArrays
 
 __all__ = ["loss_threshold_attack", "user_losses"]
@@ -25,7 +26,8 @@ Scorer = Callable[[SequenceArrays], torch.Tensor]
 def user_losses(scorer: Scorer, sequences: SequenceArrays, *, history: int = 50, targets_per_user: int = 10,
                 batch_size: int = 1024) -> np.ndarray:
     """Each user's mean next-item cross-entropy over their last `targets_per_user` events (NaN for
-    users with fewer than two events); every target is predicted from up to `history` events before it."""
+    users with fewer than two events); every target is predicted from up to `history` events before it.
+    Unknown-item targets (which no model can rank) are left out."""
     lengths = sequences.lengths
     n_targets = np.clip(lengths - 1, 0, targets_per_user)
     rows = np.repeat(np.arange(len(lengths)), n_targets)
@@ -40,9 +42,11 @@ def user_losses(scorer: Scorer, sequences: SequenceArrays, *, history: int = 50,
         targets = torch.from_numpy(sequences.items[positions[part]].astype(np.int64))
         log_partition = torch.logsumexp(scores, dim=1)
         losses[part] = (log_partition - scores.gather(1, targets[:, None]).squeeze(1)).numpy()
-    totals = np.bincount(rows, weights=losses, minlength=len(lengths))
+    rankable = sequences.items[positions] >= FIRST_CODE
+    totals = np.bincount(rows[rankable], weights=losses[rankable], minlength=len(lengths))
+    counts = np.bincount(rows[rankable], minlength=len(lengths))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return totals / n_targets
+        return totals / counts
 
 
 def _ranks(counts: np.ndarray) -> np.ndarray:
@@ -58,8 +62,6 @@ def loss_threshold_attack(member_losses: np.ndarray, non_member_losses: np.ndarr
         raise ValueError("the attack needs at least one member and one non-member with a finite loss")
     labels = np.concatenate([np.ones(len(members)), np.zeros(len(others))])
     guesses = -np.concatenate([members, others])  # a lower loss: more likely a member
-    order = np.argsort(-guesses, kind="stable")
-    true_positive = np.cumsum(labels[order]) / len(members)
-    false_positive = np.cumsum(1 - labels[order]) / len(others)
+    false_positive, true_positive, _ = roc_curve(labels, guesses)  # tied losses are one threshold
     return {"auc": float(roc_auc_score(labels, guesses)), "advantage": float(np.max(true_positive - false_positive)),
             "members": int(len(members)), "non_members": int(len(others))}

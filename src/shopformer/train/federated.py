@@ -3,7 +3,7 @@
 Each shop is a Flower client holding its own model and sequences; only model weights travel. Every
 round the server (Flower's `Server` with its FedAvg strategy) sends the shared weights,
 each shop trains `local_epochs` on its own data and returns its weights and its number of training
-windows, and the strategy averages them weighted by that number. Clients run in this process through
+users, and the strategy averages them weighted by that number; a shop that fails stops the run. Clients run in this process through
 an in-process client proxy, so a simulation needs neither Ray nor open ports.
 
 Which weights are shared: shops with one item space (one catalog, users split between shops) share
@@ -71,7 +71,7 @@ def shared_parameter_names(shops: Sequence[FederatedShop], same_catalog: bool) -
     return [name for name, _ in expected]
 
 
-def _client(shop: FederatedShop, names: list[str], train_config: TrainConfig, known: torch.Tensor | None):
+def _client(shop: FederatedShop, names: list[str], train_config: TrainConfig, known: np.ndarray | None):
     from flwr.client import NumPyClient
 
     class ShopClient(NumPyClient):
@@ -82,11 +82,9 @@ def _client(shop: FederatedShop, names: list[str], train_config: TrainConfig, kn
         def fit(self, parameters, config):
             _load(shop.model, names, parameters)
             cfg = train_config.model_copy(update={"seed": train_config.seed + int(config.get("round", 0)), "progress": False})
-            trainer = Trainer(shop.model, cfg).fit(shop.train, None)
-            if known is not None:  # the trainer marked the locally seen items; keep those of every shop
-                shop.model.item_encoder.mark_known_items(known)
-            windows = int(max(1, (shop.train.lengths >= 2).sum()))
-            return self.get_parameters({}), windows, {"loss": float(trainer.history_[-1]["loss"])}
+            trainer = Trainer(shop.model, cfg, known_items=known).fit(shop.train, None)
+            users = int(max(1, (shop.train.lengths >= 2).sum()))
+            return self.get_parameters({}), users, {"loss": float(trainer.history_[-1]["loss"])}
 
         def evaluate(self, parameters, config):
             return 0.0, 0, {}
@@ -101,12 +99,12 @@ def _load(model: BehaviourTransformer, names: list[str], arrays: list[np.ndarray
             parameters[name].copy_(torch.from_numpy(np.asarray(array)))
 
 
-def _seen_anywhere(shops: Sequence[FederatedShop]) -> torch.Tensor:
+def _seen_anywhere(shops: Sequence[FederatedShop]) -> np.ndarray:
     n_items = shops[0].model.n_items
     seen = np.zeros(n_items, dtype=bool)
     for shop in shops:
         seen |= shop.train.item_counts(n_items) > 0
-    return torch.from_numpy(seen)
+    return seen
 
 
 def run_federated(shops: Sequence[FederatedShop], train_config: TrainConfig, *, rounds: int, same_catalog: bool,
@@ -121,6 +119,8 @@ def run_federated(shops: Sequence[FederatedShop], train_config: TrainConfig, *, 
         raise ConfigError("federated training needs flwr: pip install 'shopformer[privacy]'") from None
     if rounds < 1 or len(shops) < 2:
         raise ConfigError("federated training needs two or more shops and at least one round")
+    if train_config.dp_epsilon is not None:  # every round would spend the whole epsilon again, unaccounted
+        raise ConfigError("federated training does not take train.dp_epsilon: privacy across rounds is not accounted")
     names = shared_parameter_names(shops, same_catalog)
     known = _seen_anywhere(shops) if same_catalog else None
     manager = SimpleClientManager()
@@ -137,10 +137,19 @@ def run_federated(shops: Sequence[FederatedShop], train_config: TrainConfig, *, 
         rows.append({"round": server_round, "valid_ndcg@10": metrics})
         logger.info("federated round %d/%d: validation NDCG@10 %s", server_round, rounds, metrics)
 
-    strategy = FedAvg(fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=len(shops), min_available_clients=len(shops),
+    class StrictFedAvg(FedAvg):
+        def aggregate_fit(self, server_round, results, failures):
+            if failures:  # Flower would carry on with the other shops' average: a lost shop is an error here
+                failure = failures[0]
+                raise failure if isinstance(failure, BaseException) else RuntimeError(f"a shop failed in round {server_round}")
+            return super().aggregate_fit(server_round, results, failures)
+
+    strategy = StrictFedAvg(fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=len(shops), min_available_clients=len(shops),
                       initial_parameters=ndarrays_to_parameters([start[n].detach().numpy() for n in names]),
                       on_fit_config_fn=lambda r: {"round": r}, evaluate_fn=after_round)
-    history, _ = Server(client_manager=manager, strategy=strategy).fit(num_rounds=rounds, timeout=None)
+    server = Server(client_manager=manager, strategy=strategy)
+    server.set_max_workers(1)  # shops train one after another: each trainer sets torch's global threads and seed
+    history, _ = server.fit(num_rounds=rounds, timeout=None)
     return FederationResult(rows, names, history)
 
 

@@ -4,7 +4,7 @@ Validation ranks each user's held-out item against the full catalog (no sampled 
 breaks ties against the target, the protocol published numbers use; by default the user's history
 items are not candidates, as in `Shopformer.recommend`. Randomness is derived from
 `(seed, epoch)` at the start of every epoch, so a run resumed from a checkpoint continues exactly
-as the uninterrupted run would have.
+as the uninterrupted run would have; a private run's user sampling and noise are the exception.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -76,7 +77,8 @@ class Trainer:
     """Fits a `BehaviourTransformer` on CSR sequences; keeps the best validation checkpoint.
 
     After `fit`: `history_` (one metrics dict per epoch), `best_epoch_`, `best_score_`
-    (validation NDCG@10) and the model restored to its best weights.
+    (validation NDCG@10) and the model restored to its best weights. `known_items` (bool, n_items)
+    says which items have trained id vectors; default: those in `train`.
     """
 
     def __init__(
@@ -87,8 +89,9 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         checkpoint_path: str | Path | None = None,
         metrics_path: str | Path | None = None,
+        known_items: np.ndarray | None = None,
     ) -> None:
-        self.model, self.config = model, config or TrainConfig()
+        self.model, self.config, self.known_items = model, config or TrainConfig(), known_items
         self.callbacks = list(callbacks)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.metrics_path = Path(metrics_path) if metrics_path else None
@@ -143,7 +146,7 @@ class Trainer:
         cfg, model = self.config, self.model
         torch.manual_seed(cfg.seed)  # the same seed gives the same run from here on
         counts = train.item_counts(model.n_items)
-        model.item_encoder.mark_known_items(torch.from_numpy(counts > 0))
+        model.item_encoder.mark_known_items(torch.from_numpy(counts > 0 if self.known_items is None else self.known_items))
         self._generator = torch.Generator().manual_seed(cfg.seed)
         self.loss_fn = build_loss(model.config, model.n_items, counts, self._generator)
         causal = model.config.objective == "causal"
@@ -192,9 +195,11 @@ class Trainer:
 
     def _train_epoch_dp(self, train: SequenceArrays, starts: np.ndarray, ends: np.ndarray, bar: tqdm) -> float:
         cfg, dp = self.config, self._dp
-        rng = np.random.default_rng([cfg.seed, self._epoch])
+        # Sampling and noise from OS entropy, never from the seed: whoever knows the config (and, as
+        # DP assumes, everyone else's data) could otherwise replay the run with and without a user.
+        rng = np.random.default_rng()
+        noise = torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little") >> 1)
         torch.manual_seed(cfg.seed * 1_000_003 + self._epoch)  # dropout, as in `_train_epoch`
-        self._generator.manual_seed(cfg.seed * 1_000_003 + self._epoch)
         self.model.train()
         parameters = dp.clipped_gradients.parameters
         losses = []
@@ -207,7 +212,7 @@ class Trainer:
                 losses.append(float(user_losses.mean()))
             else:  # nobody sampled: the step is noise alone, as the accountant assumes
                 sums = [torch.zeros_like(p) for p in parameters]
-            noisy = noisy_mean(sums, dp.plan, len(dp.windows), self._generator)
+            noisy = noisy_mean(sums, dp.plan, len(dp.windows), noise)
             for p, g in zip(parameters, dp.clipped_gradients.release(noisy)):
                 p.grad = g
             self.optimizer.step()

@@ -123,13 +123,14 @@ class UserClippedGradients:
         self.text_basis: Tensor | None = None
         if encoder.text_projection is not None:
             self.text_basis = _text_basis(encoder.text, min(model.config.dim, encoder.text.shape[1]))
-            with torch.no_grad():  # the projection starts, and stays, inside the principal span
+            with torch.no_grad():  # the projection starts inside the span; its updates are released only there
                 encoder.text_projection.weight.copy_(self.restricted(encoder.text_projection.weight))
             self.parts.append(_DenseFeature(encoder.text @ self.text_basis))
         self.item_ids = not self.parts  # ids only where the catalog has nothing public to describe items
+        # Which items were trained on is not private output: with ids, every catalog item counts as known.
+        encoder.mark_known_items(torch.full((encoder.n_items,), self.item_ids))
         if not self.item_ids:
             encoder.id_embedding.requires_grad_(False)
-            encoder.mark_known_items(torch.zeros(encoder.n_items, dtype=torch.bool))  # no id vector is used
         with warnings.catch_warnings():  # Opacus warns about modules it sees for the first time
             warnings.simplefilter("ignore")
             self.sequence = GradSampleModule(model.sequence_encoder, batch_first=True, loss_reduction="sum")
@@ -196,7 +197,8 @@ class UserClippedGradients:
         encoder_norms = sum((p.grad_sample.flatten(1).pow(2).sum(1) for p in used), torch.zeros(len(inputs)))
         with torch.no_grad():
             item_norms = self._item_norms(softmax_rows, hidden.detach(), inputs, targets >= FIRST_CODE, input_rows)
-            factors = (self.max_norm / (encoder_norms + item_norms).sqrt().clamp(min=1e-12)).clamp(max=1.0)
+            # The margin covers float32 rounding in the Gram sums (relative error ~1e-6).
+            factors = (self.max_norm * (1 - 1e-5) / (encoder_norms + item_norms).sqrt().clamp(min=1e-12)).clamp(max=1.0)
             for p in used:
                 sums[p] += torch.einsum("b,b...->...", factors, p.grad_sample)
             self._add_table_gradient(table_gradient, softmax_rows, hidden.detach(), inputs, input_rows, factors)
