@@ -7,6 +7,8 @@ import typer
 from shopformer.cli.benchmark import benchmark_app
 from shopformer.cli.data import data_app
 from shopformer.cli.model import TRAIN_EXAMPLES, evaluate, recommend, train
+from shopformer.cli.policy_benchmark import EXAMPLES as POLICY_BENCHMARK_EXAMPLES
+from shopformer.cli.policy_benchmark import policy_benchmark
 from shopformer.cli.privacy import privacy_app
 from shopformer.cli.privacy_benchmark import EXAMPLES as PRIVACY_BENCHMARK_EXAMPLES
 from shopformer.cli.privacy_benchmark import privacy_benchmark
@@ -31,6 +33,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 benchmark_app.command("tasks", epilog=BENCHMARK_EXAMPLES)(benchmark_tasks)
 benchmark_app.command("privacy", epilog=PRIVACY_BENCHMARK_EXAMPLES)(privacy_benchmark)
+benchmark_app.command("policy", epilog=POLICY_BENCHMARK_EXAMPLES)(policy_benchmark)
 app.add_typer(benchmark_app, name="benchmark")
 app.add_typer(privacy_app, name="privacy")
 app.command("quickstart")(quickstart)
