@@ -22,6 +22,8 @@ from shopformer.cli.tasks import (
     train_tasks,
 )
 from shopformer.cli.tasks import TRAIN_EXAMPLES as TRAIN_TASKS_EXAMPLES
+from shopformer.cli.uplift_benchmark import EXAMPLES as UPLIFT_BENCHMARK_EXAMPLES
+from shopformer.cli.uplift_benchmark import uplift_benchmark
 
 app = typer.Typer(
     name="shopformer",
@@ -34,6 +36,7 @@ app.add_typer(data_app, name="data")
 benchmark_app.command("tasks", epilog=BENCHMARK_EXAMPLES)(benchmark_tasks)
 benchmark_app.command("privacy", epilog=PRIVACY_BENCHMARK_EXAMPLES)(privacy_benchmark)
 benchmark_app.command("policy", epilog=POLICY_BENCHMARK_EXAMPLES)(policy_benchmark)
+benchmark_app.command("uplift", epilog=UPLIFT_BENCHMARK_EXAMPLES)(uplift_benchmark)
 app.add_typer(benchmark_app, name="benchmark")
 app.add_typer(privacy_app, name="privacy")
 app.command("quickstart")(quickstart)
