@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/privacy.py membership    # loss-threshold attack AUC, no DP and epsilon 3
     .venv/bin/python benchmarks/privacy.py federated-split     # Beauty split into 5 shops (Flower FedAvg)
     .venv/bin/python benchmarks/privacy.py federated-catalogs  # Beauty + Sports + Scientific as 3 shops
+    .venv/bin/python benchmarks/privacy.py speed         # seconds per epoch without and with DP, one after the other
 
 Each part prints its table and writes benchmarks/results/privacy_<part>.json (with machine info).
 `--threads N` sets torch threads (give each of two side-by-side runs one); `--max-minutes M` caps
@@ -18,7 +19,7 @@ import logging
 from pathlib import Path
 
 from shopformer.benchmark.federated import catalog_shops, split_shops
-from shopformer.benchmark.privacy import run_dp_table, run_membership_attack
+from shopformer.benchmark.privacy import run_dp_table, run_epoch_timing, run_membership_attack
 from shopformer.data.formats import read_dataset
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -60,7 +61,7 @@ def _print_federated(document: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["dp", "membership", "federated-split", "federated-catalogs"])
+    parser.add_argument("part", choices=["dp", "membership", "federated-split", "federated-catalogs", "speed"])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--max-minutes", type=float, default=10.0, help="budget of every non-private training run")
     parser.add_argument("--rounds", type=int, default=None, help="federated rounds (default 20 split, 10 catalogs)")
@@ -72,6 +73,8 @@ def main() -> None:
         document, show = run_dp_table(beauty(), train=train, dp=dp | {"max_minutes": None}), _print_dp
     elif args.part == "membership":
         document, show = run_membership_attack(beauty(), train=train, dp=dp | {"max_minutes": None}), _print_membership
+    elif args.part == "speed":
+        document, show = run_epoch_timing(beauty(), train=train), lambda d: print(json.dumps(d["timing"]))
     elif args.part == "federated-split":
         document, show = split_shops(beauty(), train=train, rounds=args.rounds or 20), _print_federated
     else:

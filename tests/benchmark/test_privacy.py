@@ -48,3 +48,11 @@ def test_catalog_shops_rank_the_pooled_model_within_each_catalog(tmp_path, shop)
     document = catalog_shops([shop, other], rounds=1, model=MODEL, train=TRAIN)
     assert set(document["shops"]) == {"small-shop", "other-shop"}
     assert all(row["pooled"]["users"] == row["alone"]["users"] > 0 for row in document["shops"].values())
+
+
+def test_epoch_timing_compares_both_modes_in_one_process(shop):
+    from shopformer.benchmark.privacy import run_epoch_timing
+
+    document = run_epoch_timing(shop, epochs=1, model=MODEL, train={"progress": False, "num_threads": 1, "dp_users_per_step": 60})
+    timing = document["timing"]
+    assert set(timing["median_epoch_seconds"]) == {"non_dp", "dp"} and timing["ratio"] > 0
