@@ -31,3 +31,14 @@ def test_one_bootstrap_run_reports_every_estimator():
     result = document["campaigns"]["men"]
     assert set(result["relative_error"]) == {"dm", "ips", "snips", "dr", "sndr", "switch-dr", "dr-os", "selected"}
     assert 0 < result["on_policy_value"] < 0.05 and sum(result["selected"].values()) == 1
+
+
+@pytest.mark.skipif(not OBD.is_dir(), reason="the shared Open Bandit Dataset sample is not here")
+def test_learned_policies_are_valued_beside_the_logged_ones():
+    from shopformer.benchmark.policy import compare_policies
+
+    result = compare_policies(OBD, "men")
+    assert set(result["policies"]) == {"uniform", "bernoulli-ts", "linucb", "linear-thompson", "epsilon-greedy"}
+    uniform = result["policies"]["uniform"]
+    assert uniform["effective_sample_size"] == pytest.approx(result["test_rounds"])  # the log's own policy: weights 1
+    assert uniform["ips"]["value"] == pytest.approx(result["test_clicks"] / result["test_rounds"])
