@@ -52,8 +52,12 @@ class BanditLog:
 
 
 def _one_hot(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
-    """Categorical columns one-hot with the first level dropped (the layout of obp's reader)."""
-    parts = [frame.select(pl.col(c).cast(pl.String)).to_dummies(drop_first=True).to_numpy() for c in columns]
+    """Categorical columns one-hot, the first level in sorted order dropped (a fixed reference level)."""
+    parts = []
+    for column in columns:
+        levels = sorted(frame[column].cast(pl.String).unique().drop_nulls().to_list())[1:]
+        parts.append(np.column_stack([(frame[column].cast(pl.String) == level).to_numpy() for level in levels])
+                     if levels else np.zeros((frame.height, 0)))
     return np.hstack(parts).astype(np.float64) if parts else np.zeros((frame.height, 0))
 
 
@@ -74,6 +78,11 @@ def read_open_bandit(folder: str | Path) -> BanditLog:
     numeric = [c for c in item_columns if items[c].dtype.is_numeric()]
     categorical = [c for c in item_columns if c not in numeric]
     items = items.sort("item_id")
+    if items["item_id"].to_list() != list(range(items.height)):
+        raise DataError(f"{folder / 'item_context.csv'}: item ids must be 0 .. {items.height - 1}, one row each")
+    if int(log["item_id"].max()) >= items.height:
+        raise DataError(f"{logs[0]}: item id {int(log['item_id'].max())} has no row in item_context.csv")
+    log = log.sort("timestamp") if "timestamp" in log.columns else log  # rounds in time order
     action_context = np.hstack([items.select(numeric).to_numpy().astype(np.float64), _one_hot(items, categorical)])
     return BanditLog(context=_one_hot(log, user_columns), actions=log["item_id"].to_numpy().astype(np.int64),
                      positions=log["position"].to_numpy().astype(np.int64) - 1, rewards=log["click"].to_numpy().astype(np.float64),

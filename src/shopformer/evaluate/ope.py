@@ -109,7 +109,7 @@ def _estimator(terms: Callable[[LoggedRounds], np.ndarray]) -> Callable[[LoggedR
 #: Every estimator by name, as a function of the logged rounds to a value.
 ESTIMATORS: dict[str, Callable[[LoggedRounds], float]] = {name: _estimator(t) for name, t in TERMS.items()}
 
-#: From unbiased and noisy to biased and steady: the order `select_estimator` walks.
+#: The candidates `select_estimator` compares, from unbiased (IPS) to as-good-as-its-model (DM).
 LADDER = ("ips", "dr", "switch-dr", "dr-os", "dm")
 
 
@@ -119,16 +119,18 @@ def standard_error(data: LoggedRounds, name: str) -> float:
 
 
 def select_estimator(data: LoggedRounds, ladder: tuple[str, ...] = LADDER, z: float = 1.96) -> str:
-    """Lepski-style choice (as SLOPE, Su et al. 2020): walk from the least biased estimator to the
-    steadiest and keep going while each one's interval meets the intervals of all before it; the
-    last one kept is chosen. Only the log is used, never a policy's true value."""
+    """SLOPE (Su et al., 2020, in Open Bandit Pipeline's form): order the candidates from the widest
+    interval to the narrowest, and keep going while each estimate stays within cnf_new + (sqrt(6) - 1)
+    cnf_old of every one before it (cnf = z * standard error); the last one kept is chosen. Only the
+    log is used, never a policy's true value."""
+    candidates = sorted(((standard_error(data, n), n) for n in ladder), reverse=True)
     kept: list[tuple[float, float]] = []
-    chosen = ladder[0]
-    for name in ladder:
-        value, half = ESTIMATORS[name](data), z * standard_error(data, name)
-        if any(abs(value - v) > half + h for v, h in kept):
+    chosen = candidates[0][1]
+    for error, name in candidates:
+        value, width = ESTIMATORS[name](data), z * error
+        if any(abs(value - v) > width + (6**0.5 - 1) * w for v, w in kept):
             break
-        kept.append((value, half))
+        kept.append((value, width))
         chosen = name
     return chosen
 

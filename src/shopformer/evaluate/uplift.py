@@ -74,7 +74,7 @@ def qini_coefficient(outcome: np.ndarray, treated: np.ndarray, score: np.ndarray
 def uplift_at_k(outcome: np.ndarray, treated: np.ndarray, score: np.ndarray, k: float = 0.3) -> float:
     """Treated minus control response rate among the top share `k` of users by score."""
     outcome, treated, score = (np.asarray(a, dtype=float) for a in (outcome, treated, score))
-    top = np.argsort(-score, kind="stable")[: max(1, int(round(k * len(score))))]
+    top = np.argsort(-score, kind="stable")[: max(1, int(k * len(score)))]  # int(k n) users, as scikit-uplift
     t, y = treated[top], outcome[top]
     if t.sum() == 0 or (1 - t).sum() == 0:
         raise ValueError(f"the top {k:.0%} holds no treated or no control user: uplift is undefined there")

@@ -70,7 +70,7 @@ class LinUCB(LinearBandit):
 
 
 class LinearThompson(LinearBandit):
-    def __init__(self, n_actions: int, dim: int, *, scale: float = 0.1, draws: int = 50, ridge: float = 1.0,
+    def __init__(self, n_actions: int, dim: int, *, scale: float = 0.1, draws: int = 200, ridge: float = 1.0,
                  seed: int = 0) -> None:
         super().__init__(n_actions, dim, ridge=ridge, seed=seed)
         self.scale, self.draws = scale, draws
