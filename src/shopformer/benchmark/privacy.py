@@ -22,7 +22,6 @@ from shopformer.data.schema import Dataset
 from shopformer.data.sequences import SequenceArrays
 from shopformer.evaluate import evaluate_next_item, leave_one_out_targets
 from shopformer.evaluate.membership import loss_threshold_attack, user_losses
-from shopformer.models.inputs import gather_windows
 from shopformer.models.transformer import BehaviourTransformer
 from shopformer.predict.estimator import Shopformer
 from shopformer.runtime import machine_info, versions
@@ -67,10 +66,7 @@ def split_metrics(scorer: Callable, prepared: PreparedDataset, split: str = "tes
 def model_scorer(model: BehaviourTransformer, allowed: torch.Tensor | None = None):
     """Full-catalog scores after each history from the model alone; items outside `allowed` never rank."""
     def score(histories: SequenceArrays) -> torch.Tensor:
-        recent = histories.keep_last(model.config.max_len)
-        batch = gather_windows(recent, recent.offsets[:-1], recent.offsets[1:])
-        with torch.no_grad():
-            scores = model.scores(model.next_item_hidden(batch.items, batch.event_types, batch.timestamps))
+        scores = model.score_histories(histories)
         if allowed is not None:
             scores[:, ~allowed] = -torch.inf
         return scores

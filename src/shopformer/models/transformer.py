@@ -27,8 +27,10 @@ from torch import Tensor, nn
 
 from shopformer.data.codes import FIRST_CODE, PADDING_CODE
 from shopformer.errors import ConfigError
+from shopformer.models.inputs import gather_windows
 
 if TYPE_CHECKING:  # the model reads its config by attribute and needs nothing else from training
+    from shopformer.data.sequences import SequenceArrays
     from shopformer.features.items import ItemFeatures
     from shopformer.models.config import ModelConfig
 
@@ -339,6 +341,14 @@ class BehaviourTransformer(nn.Module):
         scores = hidden @ self.item_table().T
         scores[..., :FIRST_CODE] = -math.inf
         return scores
+
+    def score_histories(self, histories: SequenceArrays) -> Tensor:
+        """Scores (n, n_items) of the item after each history, from its last `max_len` events and the
+        model alone: the scorer that full-ranking evaluation takes."""
+        recent = histories.keep_last(self.config.max_len)
+        batch = gather_windows(recent, recent.offsets[:-1], recent.offsets[1:])
+        with torch.no_grad():
+            return self.scores(self.next_item_hidden(batch.items, batch.event_types, batch.timestamps))
 
     def next_item_hidden(
         self, items: Tensor, event_types: Tensor | None = None, timestamps: Tensor | None = None

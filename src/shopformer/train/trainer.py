@@ -50,11 +50,7 @@ def validation_metrics(model: BehaviourTransformer, sequences: SequenceArrays, b
     model.eval()
     starts, ends, targets = evaluation_cases(sequences, model.config.max_len)
 
-    def scorer(histories: SequenceArrays) -> torch.Tensor:
-        batch = gather_windows(histories, histories.offsets[:-1], histories.offsets[1:])
-        return model.scores(model.next_item_hidden(batch.items, batch.event_types, batch.timestamps))
-
-    metrics = evaluate_next_item(scorer, sequences.windows(starts, ends - starts), targets, model.n_items,
+    metrics = evaluate_next_item(model.score_histories, sequences.windows(starts, ends - starts), targets, model.n_items,
                                  batch_size=batch_size, filter_seen=filter_seen, ks=(10,), coverage=False)
     model.train(was_training)
     return {name: metrics[name] for name in ("hr@10", "ndcg@10", "mrr@10")}
