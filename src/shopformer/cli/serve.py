@@ -18,6 +18,7 @@ SERVE_EXAMPLES = """[bold]Examples[/]\n
   shopformer serve --bundle bundle/ --port 8080 --store /var/lib/shop/events.sqlite --api-key-file keys.yaml\n
   shopformer serve --bundle bundle/ --host 0.0.0.0 --api-key-file keys.yaml --bundle-root /srv/bundles\n
   shopformer serve --bundle bundle/ --store postgresql://shop@db/events\n
+  shopformer serve --bundle bundle/ --actions actions.yaml   (next best action, decisions in decisions.sqlite)\n
   curl 'http://127.0.0.1:8000/v1/users/u17/recommendations?k=5'
 """
 
@@ -63,6 +64,12 @@ def serve(
         int,
         typer.Option("--max-batch", min=1, help="Most recommendation requests scored in one model call (1: no micro-batching)."),
     ] = 64,
+    actions: Annotated[
+        Optional[Path], typer.Option("--actions", help="The shop's actions YAML: enables POST /v1/users/{id}/next-best-action.")
+    ] = None,
+    decision_log: Annotated[
+        Optional[Path], typer.Option("--decision-log", help="SQLite file of decisions (default: decisions.sqlite beside the store).")
+    ] = None,
 ) -> None:
     """Serve recommendations, predictions and event ingestion over HTTP (JSON), from one bundle."""
     from shopformer.serve import require_serve_extra
@@ -76,7 +83,8 @@ def serve(
     access = _access(api_key_file, host, insecure, audit_log)
     with console.status(f"Loading {bundle} and rebuilding the users' states from {store}"):
         service = Service.open(bundle, store, threads=threads, access=access, max_batch=max_batch, bundle_root=bundle_root,
-                               retention_days=retention_days, pseudonymiser=pseudonymiser(pseudonymise_key))
+                               retention_days=retention_days, pseudonymiser=pseudonymiser(pseudonymise_key),
+                               actions=actions, decision_log=decision_log)
     app = create_app(service, max_body_bytes=int(max_body_mb * 1024 * 1024))
     console.print(f"Serving {service.engine.version} on http://{host}:{port} (store: {service.store.location}"
                   f"{'' if access.open else f', {len(access.keys.keys)} API key(s)'}; audit log {audit_log}); docs at http://{host}:{port}/docs")

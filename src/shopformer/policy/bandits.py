@@ -26,6 +26,7 @@ class LinearBandit:
         self.n_actions, self.dim = n_actions, dim
         self.precision = np.tile(np.eye(dim) * ridge, (n_actions, 1, 1))
         self.moment = np.zeros((n_actions, dim))
+        self.reward_squares, self.counts = np.zeros(n_actions), np.zeros(n_actions)
         self.rng = np.random.default_rng(seed)
 
     def update(self, context: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> LinearBandit:
@@ -33,6 +34,8 @@ class LinearBandit:
         context, actions, rewards = np.atleast_2d(context), np.atleast_1d(actions), np.atleast_1d(rewards)
         np.add.at(self.precision, actions, context[:, :, None] * context[:, None, :])
         np.add.at(self.moment, actions, rewards[:, None] * context)
+        np.add.at(self.reward_squares, actions, rewards**2)
+        np.add.at(self.counts, actions, 1.0)
         return self
 
     def _means(self, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -42,6 +45,10 @@ class LinearBandit:
 
     def scores(self, context: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def sampled_scores(self, context: np.ndarray, draws: int) -> np.ndarray:
+        """(draws, rounds, actions): the scores a randomised policy could act on; deterministic rules repeat theirs."""
+        return self.scores(context)[None]
 
     def action_dist(self, context: np.ndarray, slots: int) -> np.ndarray:
         """(rounds, actions, slots): probability of each action at each slot."""
@@ -70,16 +77,30 @@ class LinUCB(LinearBandit):
 
 
 class LinearThompson(LinearBandit):
-    def __init__(self, n_actions: int, dim: int, *, scale: float = 0.1, draws: int = 200, ridge: float = 1.0,
+    """`scale` is v, the reward noise's standard deviation; None estimates it per action from the
+    residuals of its regression (sum r^2 - theta . b over the rounds beyond the dimension)."""
+
+    def __init__(self, n_actions: int, dim: int, *, scale: float | None = 0.1, draws: int = 200, ridge: float = 1.0,
                  seed: int = 0) -> None:
         super().__init__(n_actions, dim, ridge=ridge, seed=seed)
         self.scale, self.draws = scale, draws
 
-    def _draw(self, context: np.ndarray) -> np.ndarray:
+    def _noise_scale(self, covariance: np.ndarray) -> np.ndarray:
+        if self.scale is not None:
+            return np.full(self.n_actions, self.scale)
+        theta = np.einsum("aij,aj->ai", covariance, self.moment)
+        residual = self.reward_squares - (theta * self.moment).sum(1)
+        # Before an action has more rounds than dimensions, its noise is taken as 1: wide, so it is tried.
+        return np.where(self.counts > self.dim, np.sqrt(np.maximum(residual, 1e-12) / np.maximum(self.counts - self.dim, 1)), 1.0)
+
+    def sampled_scores(self, context: np.ndarray, draws: int) -> np.ndarray:
         means, covariance = self._means(context)
-        factor = np.linalg.cholesky(covariance)
-        noise = np.einsum("aij,aj->ai", factor, self.rng.standard_normal((self.n_actions, self.dim)))
-        return means + self.scale * context @ noise.T
+        factor = np.linalg.cholesky(covariance) * self._noise_scale(covariance)[:, None, None]
+        noise = np.einsum("aij,daj->dai", factor, self.rng.standard_normal((draws, self.n_actions, self.dim)))
+        return means[None] + np.einsum("ni,dai->dna", context, noise)
+
+    def _draw(self, context: np.ndarray) -> np.ndarray:
+        return self.sampled_scores(context, 1)[0]
 
     def scores(self, context: np.ndarray) -> np.ndarray:
         return self._draw(context)

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 
 from shopformer._version import __version__
 from shopformer.errors import ShopformerError
+from shopformer.policy.log import OutcomeConflict
 from shopformer.serve.access import AccessControl, AccessDenied, RateLimited
 from shopformer.serve.engine import Engine, Recommendation, UnavailableError
 from shopformer.serve.limits import BodySizeLimit, RequestMetrics
@@ -32,6 +33,9 @@ from shopformer.serve.schemas import (
     EventsOut,
     ExportOut,
     ForgetOut,
+    NextBestActionOut,
+    OutcomeIn,
+    OutcomeOut,
     PredictionsOut,
     PurgeIn,
     PurgeOut,
@@ -104,6 +108,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def unavailable(_: Request, exc: UnavailableError) -> JSONResponse:
         return _error(exc.status, "not_available", str(exc), exc.hint)
 
+    @app.exception_handler(OutcomeConflict)
+    async def conflict(_: Request, exc: OutcomeConflict) -> JSONResponse:
+        return _error(409, "conflict", str(exc))
+
     @app.exception_handler(LookupError)
     async def not_found(_: Request, exc: LookupError) -> JSONResponse:
         return _error(404, "not_found", str(exc.args[0]) if exc.args else "not found")
@@ -172,7 +180,8 @@ def _add_routes(app: FastAPI, service: Service) -> None:
     async def forget_user(user_id: str) -> dict[str, Any]:
         """Forgets a user: stored events deleted, bundle history and state dropped; the answer says where."""
         deleted = await service.forget(user_id)
-        return {"user_id": user_id, "deleted_events": deleted, "erased_from": list(ERASED_FROM)}
+        places = [*ERASED_FROM, "decision log"] if service.actions is not None else list(ERASED_FROM)
+        return {"user_id": user_id, "deleted_events": deleted, "erased_from": places}
 
     @app.get("/v1/users/{user_id}/export", response_model=ExportOut, dependencies=export, tags=["users"])
     async def export_user(user_id: str) -> dict[str, Any]:
@@ -197,6 +206,17 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         """Intent, propensity and churn probabilities from the bundle's prediction heads."""
         engine, answer = await service.predict(user_id)
         return {"user_id": user_id, "predictions": answer, "model_version": engine.version}
+
+    @app.post("/v1/users/{user_id}/next-best-action", response_model=NextBestActionOut, dependencies=write,
+              tags=["decisions"])
+    async def next_best_action(user_id: str) -> dict[str, Any]:
+        """Chooses the user's next action under the shop's rules, caps and budget; logged before it answers."""
+        return await service.next_best_action(user_id)
+
+    @app.post("/v1/decisions/{decision_id}/outcome", response_model=OutcomeOut, dependencies=write, tags=["decisions"])
+    async def decision_outcome(decision_id: str, body: OutcomeIn) -> dict[str, Any]:
+        """Stores what a decision earned; the policy learns from it at once."""
+        return await service.record_outcome(decision_id, float(body.reward))
 
     @app.get("/v1/items/{item_id}/similar", response_model=SimilarOut, dependencies=read, tags=["items"])
     async def similar_items(item_id: str, k: K = 10) -> dict[str, Any]:

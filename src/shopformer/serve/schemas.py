@@ -161,6 +161,32 @@ class ReloadIn(_Request):
     bundle: StrictStr | None = Field(None, description="bundle folder; default: reload the current one")
 
 
+class OutcomeIn(_Request):
+    reward: StrictInt | StrictFloat = Field(allow_inf_nan=False, description="what the decision earned (e.g. margin, 1 for a click)")
+
+
+class OutcomeOut(BaseModel):
+    decision_id: str
+    action: str
+    reward: float
+    rewarded_at: float
+
+
+class NextBestActionOut(BaseModel):
+    user_id: str
+    decision_id: str
+    action: str
+    kind: str
+    propensity: float = Field(description="the probability the policy gave the chosen action (for off-policy evaluation)")
+    cost: float
+    policy_version: str
+    reasons: list[str]
+    state: dict[str, float]
+    discount: float | None = None
+    items: list[str] | None = Field(None, description="a slate action's recommended items")
+    model_version: str | None = None
+
+
 class ErrorOut(BaseModel):
     error: str
     detail: Any

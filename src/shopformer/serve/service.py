@@ -22,9 +22,12 @@ import polars as pl
 
 from shopformer.data.pseudonym import Pseudonymiser
 from shopformer.errors import ConfigError
+from shopformer.policy.decide import NextBestAction
+from shopformer.policy.log import DecisionLog
+from shopformer.policy.state import state_features
 from shopformer.serve.access import AccessControl, AccessDenied
 from shopformer.serve.batching import MicroBatcher
-from shopformer.serve.engine import Engine, Recommendation, RecommendationQuery
+from shopformer.serve.engine import Engine, Recommendation, RecommendationQuery, UnavailableError
 from shopformer.serve.ingest import validate_batch
 from shopformer.serve.metrics import Metrics
 from shopformer.serve.store import EventStore, open_store
@@ -43,8 +46,11 @@ class Service:
 
     def __init__(self, engine: Engine, store: EventStore, *, threads: int, access: AccessControl | None,
                  text_cache_dir: Path | None, max_batch: int = 64, bundle_root: Path | None = None,
-                 retention_days: float | None = None, pseudonymiser: Pseudonymiser | None = None) -> None:
+                 retention_days: float | None = None, pseudonymiser: Pseudonymiser | None = None,
+                 actions: NextBestAction | None = None) -> None:
         self.engine, self.store = engine, store
+        #: The next-best-action layer (None: the service was started without an actions file).
+        self.actions = actions
         self.threads, self.access, self.text_cache_dir = threads, access or AccessControl(), text_cache_dir
         #: `POST /v1/admin/reload` loads bundles under this folder only (default: the served bundle's parent).
         self.bundle_root = (bundle_root or engine.bundle_dir.parent).resolve()
@@ -66,13 +72,15 @@ class Service:
     @classmethod
     def open(cls, bundle_dir: str | Path, store: str | Path, *, threads: int = 1, access: AccessControl | None = None,
              text_cache_dir: str | Path | None = None, max_batch: int = 64, bundle_root: str | Path | None = None,
-             retention_days: float | None = None, pseudonymiser: Pseudonymiser | None = None) -> Service:
+             retention_days: float | None = None, pseudonymiser: Pseudonymiser | None = None,
+             actions: str | Path | None = None, decision_log: str | Path | None = None) -> Service:
         """Loads the bundle, opens the store and rebuilds the users' states from it (blocking).
 
         `access`: the keys and audit log (default: open, no audit); `max_batch` caps the recommendation
         requests scored together (1: no micro-batching); `bundle_root`: where reloads may load from;
         `retention_days`: how long stored events are kept (None: for ever); `pseudonymiser`: the key
-        chain the bundle's user ids were pseudonymised with (None: raw ids).
+        chain the bundle's user ids were pseudonymised with (None: raw ids); `actions`: the shop's
+        action YAML, whose decisions go to `decision_log` (an SQLite file; default beside a SQLite store).
         """
         import torch
 
@@ -83,7 +91,7 @@ class Service:
         engine.restore(event_store)
         return cls(engine, event_store, threads=threads, access=access, text_cache_dir=cache, max_batch=max_batch,
                    bundle_root=Path(bundle_root) if bundle_root else None, retention_days=retention_days,
-                   pseudonymiser=pseudonymiser)
+                   pseudonymiser=pseudonymiser, actions=_open_actions(actions, decision_log, store))
 
     async def start(self) -> None:
         self._write_lock, self._reload_lock = asyncio.Lock(), asyncio.Lock()
@@ -96,6 +104,8 @@ class Service:
             self._retention_task.cancel()
         await self.batcher.stop()
         await self._in_store(self.store.close)
+        if self.actions is not None:
+            await self._in_store(self.actions.log.close)
         self._model_thread.shutdown(wait=False)
         self._store_thread.shutdown(wait=True)
 
@@ -142,6 +152,8 @@ class Service:
         user_id = self.stored_id(user_id)
         async with self._write_lock:
             deleted = await self._in_store(self.store.forget, user_id)
+            if self.actions is not None:
+                await self._in_store(self.actions.log.forget, user_id)
             self.engine.states.forget(user_id)
         return deleted
 
@@ -214,6 +226,45 @@ class Service:
         return engine, await self._in_model(
             functools.partial(engine.predict, stored, user_id, with_bundle_history=with_bundle_history))
 
+    # ----------------------------------------------------------------------------- next best action
+
+    def _decider(self) -> NextBestAction:
+        if self.actions is None:
+            raise UnavailableError("the service was started without an actions file, so it makes no decisions",
+                                   "start it with `shopformer serve --actions actions.yaml`", status=404)
+        return self.actions
+
+    def user_state(self, user_id: str, now: float) -> dict[str, float]:
+        """The policy's view of the user: counts and recencies of their recent events (`policy.state`)."""
+        engine = self.engine
+        _, types, times = engine.states.history(self.stored_id(user_id))
+        names = (None, None, *engine.model.event_vocabulary)  # event-type code -> name
+        if not engine.states.uses_times:  # an order-only bundle: its history has no clock, only ingested events do
+            keep = times > 0
+            types, times = types[keep], times[keep]
+        return state_features([names[t] if t < len(names) else None for t in types.tolist()], times.tolist(), now)
+
+    async def next_best_action(self, user_id: str) -> dict[str, Any]:
+        """Chooses, logs (durably, before returning) and describes one action for the user."""
+        decider, now = self._decider(), time.time()
+        state = self.user_state(user_id, now)
+        choice = await self._in_store(decider.decide, self.stored_id(user_id), state, now)
+        action = decider.config.action(choice.decision.action)
+        answer = {"user_id": user_id, "decision_id": choice.decision.decision_id, "action": action.name,
+                  "kind": action.kind, "propensity": choice.decision.propensity, "cost": action.cost,
+                  "policy_version": choice.decision.policy_version, "reasons": choice.reasons, "state": state}
+        if action.kind == "coupon":
+            answer["discount"] = action.discount
+        if action.kind == "slate":
+            engine, result = await self.recommend_user(user_id, action.size or 10, True, None)
+            answer["items"], answer["model_version"] = list(result.item_ids), engine.version
+        return answer
+
+    async def record_outcome(self, decision_id: str, reward: float) -> dict[str, Any]:
+        decision = await self._in_store(self._decider().record_outcome, decision_id, reward)
+        return {"decision_id": decision.decision_id, "action": decision.action, "reward": decision.reward,
+                "rewarded_at": decision.rewarded_at}
+
     # ----------------------------------------------------------------------------- reload
 
     async def reload(self, bundle_dir: str | None) -> Engine:
@@ -239,6 +290,18 @@ class Service:
                 "items": engine.n_items - 2, "users_with_ingested_events": engine.states.n_ingested_users,
                 "store": self.store.location,
                 "item_index": engine.item_index.kind, "uptime_s": round(time.time() - self.started, 1)}
+
+
+def _open_actions(actions: str | Path | None, decision_log: str | Path | None, store: str | Path) -> NextBestAction | None:
+    from shopformer.policy.actions import load_actions
+
+    if actions is None:
+        return None
+    if decision_log is None:
+        if str(store).startswith("postgresql://"):
+            raise ConfigError("with a postgresql:// store, give --decision-log FILE.sqlite for the decisions")
+        decision_log = Path(store).with_name("decisions.sqlite")
+    return NextBestAction(load_actions(actions), DecisionLog(decision_log))
 
 
 def _score_groups(items: Sequence[tuple[Engine, RecommendationQuery]]) -> list[Recommendation]:

@@ -1,0 +1,105 @@
+"""Next best action: one decision for one user, under the shop's rules, logged, learned from outcomes.
+
+A decision (1) drops the actions whose eligibility rules fail on the user's state, (2) under the
+decision log's write lock drops those whose cap or budget has no room, (3) turns the bandit's
+scores minus each action's cost into choice probabilities over what is left, with a floor of
+`exploration / allowed` for each (so every logged decision can be re-weighted by off-policy
+evaluation later), (4) draws the action and stores it with its probability. Outcomes update the
+bandit online; at start the bandit is rebuilt by replaying the log's decisions that have outcomes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from shopformer.policy.actions import ActionConfig
+from shopformer.policy.bandits import POLICIES, EpsilonGreedy, LinearBandit
+from shopformer.policy.log import Decision, DecisionLog, Room
+from shopformer.policy.state import STATE_FEATURES, context_vector
+
+__all__ = ["DRAWS", "NextBestAction", "choice_probabilities"]
+
+#: Thompson draws per decision for its choice probabilities (their Monte-Carlo error is about 1/sqrt(DRAWS)).
+DRAWS = 512
+
+
+def choice_probabilities(bandit: LinearBandit, context: np.ndarray, costs: np.ndarray, allowed: np.ndarray,
+                         exploration: float, draws: int = DRAWS) -> np.ndarray:
+    """(rounds, actions): each action's probability of being the best allowed one by score minus cost,
+    mixed with a uniform choice among the allowed ones at rate `exploration`."""
+    allowed = np.atleast_2d(allowed)
+    samples = bandit.sampled_scores(context, draws) - costs
+    samples = np.where(allowed[None], samples, -np.inf)
+    best = samples.argmax(2)  # (draws, rounds)
+    probs = np.stack([np.bincount(row, minlength=bandit.n_actions) for row in best.T]) / best.shape[0]
+    floor = max(exploration, bandit.epsilon if isinstance(bandit, EpsilonGreedy) else 0.0)
+    return (1 - floor) * probs + floor * allowed / allowed.sum(1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Choice:
+    decision: Decision
+    reasons: list[str]
+
+
+class NextBestAction:
+    """The shop's actions, a bandit over them and the decision log. Safe to call from several threads:
+    the bandit is updated under a lock, and caps are enforced by the log's transaction."""
+
+    def __init__(self, config: ActionConfig, log: DecisionLog, *, exploration: float = 0.05, seed: int | None = None) -> None:
+        self.config, self.log, self.exploration = config, log, exploration
+        self.version = f"{config.policy}-{hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:10]}"
+        options = {"scale": None} if config.policy == "linear-thompson" else {}
+        self.bandit = POLICIES[config.policy](len(config.actions), 1 + len(STATE_FEATURES), seed=seed, **options)
+        self.costs = np.array([a.cost for a in config.actions])
+        self._rng = np.random.default_rng(seed)
+        self._lock = threading.Lock()
+        self.replayed = 0
+        for decision in log.decisions(with_outcome=True):
+            if decision.action in config.names:  # actions removed from the config since are not learned
+                self._learn(decision)
+                self.replayed += 1
+
+    def decide(self, user_id: str, state: dict[str, float], now: float | None = None) -> Choice:
+        """Chooses, logs and returns one action for `user_id` in `state` (see `policy.state`)."""
+        now = time.time() if now is None else now
+        failed = self.config.failed_rules(state)
+        reasons: list[str] = []
+
+        def choose(room: Room) -> tuple[str, float, dict[str, float], str]:
+            blocked = room.allowed(self.config)
+            allowed = np.array([not failed[a] and blocked[a] is None for a in self.config.names])
+            allowed[self.config.names.index(self.config.fallback)] = True
+            with self._lock:
+                probs = choice_probabilities(self.bandit, context_vector(state), self.costs, allowed, self.exploration)[0]
+                pick = int(self._rng.choice(len(probs), p=probs / probs.sum()))
+            reasons.extend(self._reasons(failed, blocked, probs, pick))
+            return self.config.names[pick], float(probs[pick]), state, self.version
+
+        return Choice(self.log.decide(user_id, self.config, now, choose), reasons)
+
+    def _reasons(self, failed: dict[str, list[str]], blocked: dict[str, str | None], probs: np.ndarray, pick: int) -> list[str]:
+        out = [f"{name} not eligible: {', '.join(rules)} does not hold" for name, rules in failed.items() if rules]
+        out += [f"{name} not allowed now: {why}" for name, why in blocked.items() if why and not failed[name]]
+        chosen = self.config.names[pick]
+        out.append(f"chose {chosen} with probability {probs[pick]:.3f} among {int((probs > 0).sum())} allowed actions "
+                   f"(learned from {int(self.bandit.counts[pick])} outcomes of {chosen})")
+        return out
+
+    def record_outcome(self, decision_id: str, reward: float, now: float | None = None) -> Decision:
+        """Stores the decision's outcome and learns from it at once."""
+        before = self.log.get(decision_id)
+        decision = self.log.record_outcome(decision_id, reward, time.time() if now is None else now)
+        if before.reward is None and decision.action in self.config.names:
+            self._learn(decision)
+        return decision
+
+    def _learn(self, decision: Decision) -> None:
+        with self._lock:
+            self.bandit.update(context_vector(decision.context), np.array([self.config.names.index(decision.action)]),
+                               np.array([decision.reward]))

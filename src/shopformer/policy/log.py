@@ -1,0 +1,155 @@
+"""The decision log: every decision with its propensity, context, policy version and later outcome.
+
+SQLite in WAL mode with `synchronous=FULL`, as the event store: a decision is on disk before it is
+answered, so it survives a `kill -9`. Caps and the budget are checked and the decision written in
+one `BEGIN IMMEDIATE` transaction, which holds the database's write lock from the first read: two
+requests (threads or processes) can never both see room under a cap and both take it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from shopformer.errors import ShopformerError
+from shopformer.policy.actions import ActionConfig
+
+__all__ = ["Decision", "DecisionLog", "OutcomeConflict", "Room", "context_hash"]
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS decisions (
+        decision_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, action TEXT NOT NULL, propensity REAL NOT NULL,
+        cost REAL NOT NULL, context_hash TEXT NOT NULL, context TEXT NOT NULL, policy_version TEXT NOT NULL,
+        decided_at REAL NOT NULL, reward REAL, rewarded_at REAL)""",
+    "CREATE INDEX IF NOT EXISTS decisions_by_user ON decisions (user_id, action, decided_at)",
+    "CREATE INDEX IF NOT EXISTS decisions_by_time ON decisions (decided_at)",
+)
+_COLUMNS = ("decision_id", "user_id", "action", "propensity", "cost", "context_hash", "context", "policy_version",
+            "decided_at", "reward", "rewarded_at")
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision_id: str
+    user_id: str
+    action: str
+    propensity: float
+    cost: float
+    context_hash: str
+    context: dict[str, float]
+    policy_version: str
+    decided_at: float
+    reward: float | None = None
+    rewarded_at: float | None = None
+
+    @classmethod
+    def from_row(cls, row: tuple) -> Decision:
+        values = dict(zip(_COLUMNS, row))
+        return cls(**{**values, "context": json.loads(values["context"])})
+
+
+@dataclass(frozen=True)
+class Room:
+    """What caps and budget leave a user now: each action's uses in its cap window, the budget left."""
+
+    uses: dict[str, int]
+    budget_left: float | None
+
+    def allowed(self, config: ActionConfig) -> dict[str, str | None]:
+        """For each action, why it may not be taken now (None: it may)."""
+        out: dict[str, str | None] = {}
+        for action in config.actions:
+            cap = action.cap
+            if cap is not None and self.uses[action.name] >= cap.count:
+                out[action.name] = f"cap reached: {self.uses[action.name]} of {cap.count} in {cap.days:g} days"
+            elif self.budget_left is not None and action.cost > self.budget_left + 1e-12:
+                out[action.name] = f"budget: costs {action.cost:g}, {self.budget_left:g} left"
+            else:
+                out[action.name] = None
+        return out
+
+
+def context_hash(context: dict[str, float]) -> str:
+    return hashlib.sha256(json.dumps(context, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class DecisionLog:
+    """Decisions by user and time; outcomes attached later by decision id."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE), never implicitly.
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        for statement in _SCHEMA:
+            self._db.execute(statement)
+
+    def decide(self, user_id: str, config: ActionConfig, now: float,
+               choose: Callable[[Room], tuple[str, float, dict[str, float], str]]) -> Decision:
+        """Reads the user's room under caps and budget, lets `choose(room)` return (action, propensity,
+        context, policy version) and stores the decision, all under one write lock."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            action, propensity, context, version = choose(self._room(user_id, config, now))
+            decision = Decision(uuid.uuid4().hex, user_id, action, float(propensity), config.action(action).cost,
+                                context_hash(context), context, version, now)
+            self._db.execute(f"INSERT INTO decisions ({', '.join(_COLUMNS[:9])}) VALUES ({', '.join('?' * 9)})",
+                             (decision.decision_id, user_id, action, decision.propensity, decision.cost,
+                              decision.context_hash, json.dumps(context, sort_keys=True), version, now))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return decision
+
+    def _room(self, user_id: str, config: ActionConfig, now: float) -> Room:
+        uses = {}
+        for action in config.actions:
+            since = now - action.cap.days * 86_400 if action.cap else now
+            uses[action.name] = self._db.execute(
+                "SELECT COUNT(*) FROM decisions WHERE user_id = ? AND action = ? AND decided_at > ?",
+                (user_id, action.name, since)).fetchone()[0]
+        left = None
+        if config.budget is not None:
+            spent = self._db.execute("SELECT COALESCE(SUM(cost), 0) FROM decisions WHERE decided_at > ?",
+                                     (now - config.budget.days * 86_400,)).fetchone()[0]
+            left = config.budget.amount - spent
+        return Room(uses, left)
+
+    def record_outcome(self, decision_id: str, reward: float, now: float) -> Decision:
+        """Attaches the outcome; a decision's outcome is set once (the same value again is accepted)."""
+        decision = self.get(decision_id)
+        if decision.reward is not None and decision.reward != reward:
+            raise OutcomeConflict(f"decision {decision_id} already has the outcome {decision.reward:g}")
+        self._db.execute("UPDATE decisions SET reward = ?, rewarded_at = ? WHERE decision_id = ? AND reward IS NULL",
+                         (float(reward), now, decision_id))
+        return self.get(decision_id)
+
+    def get(self, decision_id: str) -> Decision:
+        row = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM decisions WHERE decision_id = ?", (decision_id,)).fetchone()
+        if row is None:
+            raise LookupError(f"no decision {decision_id!r} in the decision log")
+        return Decision.from_row(row)
+
+    def decisions(self, *, with_outcome: bool = False) -> list[Decision]:
+        """Every decision in time order (only those with an outcome, if asked)."""
+        where = "WHERE reward IS NOT NULL" if with_outcome else ""
+        rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM decisions {where} ORDER BY decided_at, rowid")
+        return [Decision.from_row(row) for row in rows]
+
+    def forget(self, user_id: str) -> int:
+        return self._db.execute("DELETE FROM decisions WHERE user_id = ?", (user_id,)).rowcount
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class OutcomeConflict(ShopformerError):
+    """A second, different outcome for one decision."""

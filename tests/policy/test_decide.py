@@ -1,0 +1,108 @@
+"""Decisions: eligibility, caps and budget under concurrency, propensities, outcomes and replay."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from shopformer.policy.actions import ActionConfig
+from shopformer.policy.bandits import LinUCB
+from shopformer.policy.decide import NextBestAction, choice_probabilities
+from shopformer.policy.log import DecisionLog, OutcomeConflict
+from shopformer.policy.state import context_vector, state_features
+
+DAY = 86_400.0
+CARTED = state_features(["view", "cart"], [0, 3600], now=7200)
+IDLE = state_features(["view"], [0], now=7200)
+
+
+def actions(**top) -> ActionConfig:
+    return ActionConfig.from_dict({"actions": [
+        {"name": "nothing", "kind": "none"},
+        {"name": "coupon", "kind": "coupon", "discount": 0.1, "cost": 1.0, "eligible": ["carts_open >= 1"],
+         "cap": {"count": 1, "days": 7}},
+        {"name": "email", "kind": "message", "cost": 0.1},
+    ], **top})
+
+
+def coupons_pay(decider: NextBestAction) -> None:
+    """Teaches the decider that coupons earn 10 and the rest nothing, for carted users."""
+    contexts = np.repeat(context_vector(CARTED), 150, 0)
+    decider.bandit.update(contexts, np.repeat([0, 1, 2], 50), np.repeat([0.0, 10.0, 0.0], 50))
+
+
+def test_ineligible_actions_are_never_chosen_and_propensities_are_logged(tmp_path):
+    decider = NextBestAction(actions(), DecisionLog(tmp_path / "d.sqlite"), seed=0)
+    chosen = {decider.decide(f"u{n}", IDLE, now=DAY).decision.action for n in range(60)}
+    assert "coupon" not in chosen and chosen <= {"nothing", "email"}
+    choice = decider.decide("v", IDLE, now=DAY)
+    assert 0 < choice.decision.propensity <= 1
+    assert any("coupon not eligible: carts_open >= 1 does not hold" in r for r in choice.reasons)
+
+
+def test_a_cap_holds_within_its_window_and_frees_after_it(tmp_path):
+    log = DecisionLog(tmp_path / "d.sqlite")
+    decider = NextBestAction(actions(), log, seed=0)
+    coupons_pay(decider)
+    taken = [decider.decide("u", CARTED, now=DAY + hour * 3600).decision.action for hour in range(20)]
+    assert taken.count("coupon") == 1
+    assert decider.decide("u", CARTED, now=DAY + 8 * DAY).decision.action == "coupon"
+
+
+def test_the_budget_bounds_the_total_cost_in_its_window(tmp_path):
+    decider = NextBestAction(actions(budget={"amount": 3.0, "days": 1}), DecisionLog(tmp_path / "d.sqlite"), seed=0)
+    coupons_pay(decider)
+    spent = sum(decider.decide(f"u{n}", CARTED, now=DAY + n).decision.cost for n in range(20))
+    assert 2.0 <= spent <= 3.0 + 1e-9
+
+
+def test_concurrent_deciders_on_one_log_file_never_exceed_a_cap(tmp_path):
+    path = tmp_path / "d.sqlite"
+    config = actions()
+    chosen: list[str] = []
+
+    def worker(seed: int) -> None:  # its own connection, as another thread or process would have
+        decider = NextBestAction(config, DecisionLog(path), seed=seed, exploration=1.0)
+        for step in range(10):
+            chosen.append(decider.decide("same-user", CARTED, now=DAY + step).decision.action)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(chosen) == 160 and chosen.count("coupon") == 1
+    assert len(DecisionLog(path).decisions()) == 160
+
+
+def test_outcomes_teach_the_policy_and_are_replayed_after_a_restart(tmp_path):
+    path = tmp_path / "d.sqlite"
+    decider = NextBestAction(actions(), DecisionLog(path), seed=1, exploration=0.3)
+    for n in range(300):
+        decision = decider.decide(f"u{n}", IDLE, now=DAY + n).decision
+        decider.record_outcome(decision.decision_id, 1.0 if decision.action == "email" else 0.0, now=DAY + n)
+    share = np.mean([decider.decide(f"w{n}", IDLE, now=2 * DAY).decision.action == "email" for n in range(100)])
+    assert share > 0.8
+    reopened = NextBestAction(actions(), DecisionLog(path), seed=2)
+    assert reopened.replayed == 300
+    np.testing.assert_allclose(reopened.bandit.moment, decider.bandit.moment)
+
+
+def test_an_outcome_is_set_once_and_unknown_decisions_are_not_found(tmp_path):
+    decider = NextBestAction(actions(), DecisionLog(tmp_path / "d.sqlite"), seed=0)
+    decision = decider.decide("u", IDLE, now=DAY).decision
+    decider.record_outcome(decision.decision_id, 2.5)
+    assert decider.record_outcome(decision.decision_id, 2.5).reward == 2.5  # a resend is fine
+    with pytest.raises(OutcomeConflict, match="already has the outcome 2.5"):
+        decider.record_outcome(decision.decision_id, 1.0)
+    with pytest.raises(LookupError, match="no decision 'nope'"):
+        decider.record_outcome("nope", 1.0)
+    assert decider.log.forget("u") == 1 and decider.log.decisions() == []
+
+
+def test_choice_probabilities_are_a_distribution_over_allowed_actions_with_a_floor():
+    bandit = LinUCB(3, 2, alpha=0.0).update(np.ones((5, 2)), np.zeros(5, int), np.ones(5))
+    probs = choice_probabilities(bandit, np.ones((1, 2)), np.zeros(3), np.array([True, False, True]), exploration=0.1)[0]
+    np.testing.assert_allclose(probs, [0.95, 0.0, 0.05])
