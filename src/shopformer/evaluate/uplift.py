@@ -8,7 +8,8 @@ responses, N_c controls with Y_c):
 
 Both start at (0, 0); a random ranking is the straight line to the last point. Curves are read at
 each distinct score, so tied users enter together (scikit-uplift's convention; CausalML reads every
-row, which agrees whenever scores are distinct).
+row, which agrees whenever scores are distinct, except before the first user of a group: a rate of
+an empty group counts as 0 here, CausalML interpolates those first points from (0, 0)).
 
 * `qini_area`, `uplift_area`: area between the curve and the random line (trapezoids over k).
 * `qini_coefficient`: `qini_area` divided by the same area of the perfect ranking (every responding
