@@ -60,11 +60,11 @@ def test_the_budget_bounds_the_total_cost_in_its_window(tmp_path):
 
 def test_concurrent_deciders_on_one_log_file_never_exceed_a_cap(tmp_path):
     path = tmp_path / "d.sqlite"
-    config = actions()
+    config = actions(exploration=1.0)
     chosen: list[str] = []
 
     def worker(seed: int) -> None:  # its own connection, as another thread or process would have
-        decider = NextBestAction(config, DecisionLog(path), seed=seed, exploration=1.0)
+        decider = NextBestAction(config, DecisionLog(path), seed=seed)
         for step in range(10):
             chosen.append(decider.decide("same-user", CARTED, now=DAY + step).decision.action)
 
@@ -79,13 +79,13 @@ def test_concurrent_deciders_on_one_log_file_never_exceed_a_cap(tmp_path):
 
 def test_outcomes_teach_the_policy_and_are_replayed_after_a_restart(tmp_path):
     path = tmp_path / "d.sqlite"
-    decider = NextBestAction(actions(), DecisionLog(path), seed=1, exploration=0.3)
+    decider = NextBestAction(actions(exploration=0.3), DecisionLog(path), seed=1)
     for n in range(300):
         decision = decider.decide(f"u{n}", IDLE, now=DAY + n).decision
         decider.record_outcome(decision.decision_id, 1.0 if decision.action == "email" else 0.0, now=DAY + n)
     share = np.mean([decider.decide(f"w{n}", IDLE, now=2 * DAY).decision.action == "email" for n in range(100)])
     assert share > 0.8
-    reopened = NextBestAction(actions(), DecisionLog(path), seed=2)
+    reopened = NextBestAction(actions(exploration=0.3), DecisionLog(path), seed=2)
     assert reopened.replayed == 300
     np.testing.assert_allclose(reopened.bandit.moment, decider.bandit.moment)
 
@@ -100,6 +100,15 @@ def test_an_outcome_is_set_once_and_unknown_decisions_are_not_found(tmp_path):
     with pytest.raises(LookupError, match="no decision 'nope'"):
         decider.record_outcome("nope", 1.0)
     assert decider.log.forget("u") == 1 and decider.log.decisions() == []
+
+
+@pytest.mark.parametrize("policy", ["linucb", "linear-thompson", "neural-linear-thompson", "epsilon-greedy"])
+def test_every_configured_policy_decides_and_learns(tmp_path, policy):
+    decider = NextBestAction(actions(policy=policy), DecisionLog(tmp_path / "d.sqlite"), seed=0)
+    for n in range(40):
+        decision = decider.decide(f"u{n}", CARTED, now=DAY + n).decision
+        decider.record_outcome(decision.decision_id, float(decision.action == "email"))
+    assert decider.bandit.counts.sum() == 40 and 0 < decision.propensity <= 1
 
 
 def test_choice_probabilities_are_a_distribution_over_allowed_actions_with_a_floor():

@@ -1,6 +1,7 @@
 """The actions a shop lets the next-best-action layer take, read from a strict YAML file.
 
-    policy: linear-thompson          # linucb | linear-thompson | epsilon-greedy
+    policy: linucb                   # linucb | linear-thompson | neural-linear-thompson | epsilon-greedy
+    exploration: 0.01                # share of decisions drawn uniformly among the allowed actions
     budget: {amount: 200.0, days: 1}  # total cost of all decisions in any window of this many days
     actions:
       - {name: nothing, kind: none}
@@ -96,7 +97,9 @@ class ActionConfig(StrictConfig):
     """The shop's actions, its budget and the learning policy that chooses among them."""
 
     config_name: ClassVar[str] = "actions"
-    policy: Literal["linucb", "linear-thompson", "epsilon-greedy"] = "linear-thompson"
+    policy: Literal["linucb", "linear-thompson", "neural-linear-thompson", "epsilon-greedy"] = "linucb"
+    #: A floor under every allowed action's probability, so later off-policy evaluation can re-weight any policy.
+    exploration: float = Field(0.01, ge=0, le=1)
     budget: Budget | None = None
     actions: list[Action] = Field(min_length=2)
 

@@ -43,8 +43,20 @@ class LinearBandit:
         theta = np.einsum("aij,aj->ai", covariance, self.moment)
         return context @ theta.T, covariance
 
+    def noise_scale(self, covariance: np.ndarray) -> float:
+        """The rewards' noise standard deviation, pooled over actions: per action, a few rounds of zero
+        reward would estimate it as zero and end that action's exploration for good."""
+        theta = np.einsum("aij,aj->ai", covariance, self.moment)
+        residual = np.maximum(self.reward_squares - (theta * self.moment).sum(1), 0.0).sum()
+        freedom = np.maximum(self.counts - self.dim, 0.0).sum()
+        return float(np.sqrt(residual / freedom)) if freedom > 0 and residual > 0 else 1.0
+
     def scores(self, context: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def choose(self, context: np.ndarray) -> np.ndarray:
+        """One action per row of `context` (a single slot)."""
+        return self.scores(context).argmax(1)
 
     def sampled_scores(self, context: np.ndarray, draws: int) -> np.ndarray:
         """(draws, rounds, actions): the scores a randomised policy could act on; deterministic rules repeat theirs."""
@@ -66,19 +78,23 @@ def _slate_dist(scores: np.ndarray, slots: int) -> np.ndarray:
 
 
 class LinUCB(LinearBandit):
-    def __init__(self, n_actions: int, dim: int, *, alpha: float = 1.0, ridge: float = 1.0, seed: int = 0) -> None:
+    """`noise_scaled`: the width is also multiplied by the rewards' estimated noise (pooled over
+    actions), so one `alpha` explores alike whether rewards are clicks or money."""
+
+    def __init__(self, n_actions: int, dim: int, *, alpha: float = 1.0, ridge: float = 1.0, seed: int = 0,
+                 noise_scaled: bool = False) -> None:
         super().__init__(n_actions, dim, ridge=ridge, seed=seed)
-        self.alpha = alpha
+        self.alpha, self.noise_scaled = alpha, noise_scaled
 
     def scores(self, context: np.ndarray) -> np.ndarray:
         means, covariance = self._means(context)
         width = np.sqrt(np.einsum("ni,aij,nj->na", context, covariance, context))
-        return means + self.alpha * width
+        return means + self.alpha * (self.noise_scale(covariance) if self.noise_scaled else 1.0) * width
 
 
 class LinearThompson(LinearBandit):
-    """`scale` is v, the reward noise's standard deviation; None estimates it per action from the
-    residuals of its regression (sum r^2 - theta . b over the rounds beyond the dimension)."""
+    """`scale` is v, the reward noise's standard deviation; None estimates it from the residuals of the
+    regressions (sum r^2 - theta . b over the rounds beyond the dimension), pooled over actions."""
 
     def __init__(self, n_actions: int, dim: int, *, scale: float | None = 0.1, draws: int = 200, ridge: float = 1.0,
                  seed: int = 0) -> None:
@@ -88,10 +104,7 @@ class LinearThompson(LinearBandit):
     def _noise_scale(self, covariance: np.ndarray) -> np.ndarray:
         if self.scale is not None:
             return np.full(self.n_actions, self.scale)
-        theta = np.einsum("aij,aj->ai", covariance, self.moment)
-        residual = self.reward_squares - (theta * self.moment).sum(1)
-        # Before an action has more rounds than dimensions, its noise is taken as 1: wide, so it is tried.
-        return np.where(self.counts > self.dim, np.sqrt(np.maximum(residual, 1e-12) / np.maximum(self.counts - self.dim, 1)), 1.0)
+        return np.full(self.n_actions, self.noise_scale(covariance))
 
     def sampled_scores(self, context: np.ndarray, draws: int) -> np.ndarray:
         means, covariance = self._means(context)
@@ -101,6 +114,13 @@ class LinearThompson(LinearBandit):
 
     def _draw(self, context: np.ndarray) -> np.ndarray:
         return self.sampled_scores(context, 1)[0]
+
+    def choose(self, context: np.ndarray) -> np.ndarray:
+        # A fresh parameter draw for every row: rounds decided together still explore independently.
+        means, covariance = self._means(context)
+        factor = np.linalg.cholesky(covariance) * self._noise_scale(covariance)[:, None, None]
+        noise = np.einsum("aij,naj->nai", factor, self.rng.standard_normal((len(context), self.n_actions, self.dim)))
+        return (means + np.einsum("ni,nai->na", context, noise)).argmax(1)
 
     def scores(self, context: np.ndarray) -> np.ndarray:
         return self._draw(context)
@@ -116,6 +136,10 @@ class EpsilonGreedy(LinearBandit):
 
     def scores(self, context: np.ndarray) -> np.ndarray:
         return self._means(context)[0]
+
+    def choose(self, context: np.ndarray) -> np.ndarray:
+        explore = self.rng.random(len(context)) < self.epsilon
+        return np.where(explore, self.rng.integers(self.n_actions, size=len(context)), super().choose(context))
 
     def action_dist(self, context: np.ndarray, slots: int) -> np.ndarray:
         # A uniformly random slate puts every action at every slot with probability 1 / actions.

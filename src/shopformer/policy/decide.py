@@ -20,9 +20,10 @@ import numpy as np
 from shopformer.policy.actions import ActionConfig
 from shopformer.policy.bandits import POLICIES, EpsilonGreedy, LinearBandit
 from shopformer.policy.log import Decision, DecisionLog, Room
+from shopformer.policy.neural import NeuralLinearThompson
 from shopformer.policy.state import STATE_FEATURES, context_vector
 
-__all__ = ["DRAWS", "NextBestAction", "choice_probabilities"]
+__all__ = ["DRAWS", "NextBestAction", "choice_probabilities", "make_bandit"]
 
 #: Thompson draws per decision for its choice probabilities (their Monte-Carlo error is about 1/sqrt(DRAWS)).
 DRAWS = 512
@@ -41,6 +42,15 @@ def choice_probabilities(bandit: LinearBandit, context: np.ndarray, costs: np.nd
     return (1 - floor) * probs + floor * allowed / allowed.sum(1, keepdims=True)
 
 
+def make_bandit(policy: str, n_actions: int, dim: int, *, seed: int | None = None):
+    """The bandit a config's `policy` names, with the scale-free settings decisions use: exploration
+    that follows the rewards' estimated noise, whatever their unit."""
+    if policy == "neural-linear-thompson":
+        return NeuralLinearThompson(n_actions, dim, seed=seed)
+    options = {"linucb": {"noise_scaled": True}, "linear-thompson": {"scale": None}}.get(policy, {})
+    return POLICIES[policy](n_actions, dim, seed=seed, **options)
+
+
 @dataclass(frozen=True)
 class Choice:
     decision: Decision
@@ -51,11 +61,10 @@ class NextBestAction:
     """The shop's actions, a bandit over them and the decision log. Safe to call from several threads:
     the bandit is updated under a lock, and caps are enforced by the log's transaction."""
 
-    def __init__(self, config: ActionConfig, log: DecisionLog, *, exploration: float = 0.05, seed: int | None = None) -> None:
-        self.config, self.log, self.exploration = config, log, exploration
+    def __init__(self, config: ActionConfig, log: DecisionLog, *, seed: int | None = None) -> None:
+        self.config, self.log, self.exploration = config, log, config.exploration
         self.version = f"{config.policy}-{hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:10]}"
-        options = {"scale": None} if config.policy == "linear-thompson" else {}
-        self.bandit = POLICIES[config.policy](len(config.actions), 1 + len(STATE_FEATURES), seed=seed, **options)
+        self.bandit = make_bandit(config.policy, len(config.actions), 1 + len(STATE_FEATURES), seed=seed)
         self.costs = np.array([a.cost for a in config.actions])
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()

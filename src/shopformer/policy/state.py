@@ -33,6 +33,8 @@ def state_features(event_types: Sequence[str | None], timestamps: Sequence[int],
     """
     kinds = np.asarray([t or "" for t in event_types], dtype=object)
     times = np.asarray(timestamps, dtype=np.float64)
+    if len(kinds) != len(times):
+        raise ValueError(f"{len(kinds)} event types for {len(times)} timestamps")
     carts, purchases = kinds == _CART, kinds == _PURCHASE
     last_purchase = int(np.flatnonzero(purchases).max()) if purchases.any() else -1
     return {
