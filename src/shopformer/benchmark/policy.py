@@ -19,8 +19,8 @@ import numpy as np
 
 from shopformer.data.bandit import BanditLog, read_open_bandit
 from shopformer.errors import DataError
-from shopformer.evaluate.ope import ESTIMATORS, LoggedRounds, effective_sample_size, select_estimator, standard_error
-from shopformer.policy.bandits import POLICIES
+from shopformer.evaluate.ope import ESTIMATORS, LoggedRounds, effective_sample_size, select_estimator
+from shopformer.policy.offline import value_policies
 from shopformer.policy.reward import cross_fitted_rewards
 from shopformer.runtime import machine_info, versions
 
@@ -91,33 +91,13 @@ def run_obd_protocol(root: str | Path, *, campaigns: Sequence[str] = CAMPAIGNS, 
             "machine": machine_info(), "versions": versions()}
 
 
-def _with_intercept(context: np.ndarray) -> np.ndarray:
-    return np.hstack([np.ones((len(context), 1)), context])
-
-
 def compare_policies(root: str | Path, campaign: str = "all", *, train_share: float = 0.7, seed: int = 0) -> dict[str, Any]:
     """Bandit policies learned on the first `train_share` of the uniform-random log (in time order),
     valued by off-policy evaluation on the rest, beside the uniform and Bernoulli-TS policies."""
     log, bts = read_open_bandit(Path(root) / "random" / campaign), read_open_bandit(Path(root) / "bts" / campaign)
-    cut = int(train_share * log.n_rounds)
-    train, test = log.rows(np.arange(cut)), log.rows(np.arange(cut, log.n_rounds))
-    rewards = cross_fitted_rewards(test, seed=seed)
-    contexts = {"train": _with_intercept(train.context), "test": _with_intercept(test.context)}
-    dists = {"uniform": np.full((test.n_rounds, test.n_actions, test.len_list), 1 / test.n_actions),
-             "bernoulli-ts": np.broadcast_to(logged_action_dist(bts), (test.n_rounds, test.n_actions, test.len_list))}
-    for name, policy in POLICIES.items():
-        learner = policy(test.n_actions, contexts["train"].shape[1], seed=seed).update(contexts["train"], train.actions, train.rewards)
-        dists[name] = learner.action_dist(contexts["test"], test.len_list)
-    values = {}
-    for name, dist in dists.items():
-        data = LoggedRounds.from_log(test.rewards, test.actions, test.positions, test.propensities, dist, rewards)
-        values[name] = {"selected": select_estimator(data), "effective_sample_size": round(effective_sample_size(data.weights), 1)}
-        values[name]["selected_value"] = round(ESTIMATORS[values[name]["selected"]](data), 6)
-        # DR and IPS with their standard errors: DM's own error leaves out the reward model's, so it is not an interval.
-        for estimator in ("dr", "ips"):
-            value, error = ESTIMATORS[estimator](data), standard_error(data, estimator)
-            values[name][estimator] = {"value": round(value, 6), "low": round(value - 1.96 * error, 6),
-                                       "high": round(value + 1.96 * error, 6)}
-    # The highest estimate on the part it is measured on: an optimistic pick, reported as such.
-    return {"campaign": campaign, "train_rounds": cut, "test_rounds": test.n_rounds, "test_clicks": int(test.rewards.sum()),
-            "policies": values, "highest_dr_on_the_evaluation_part": max(values, key=lambda n: values[n]["dr"]["value"])}
+    shape = (log.n_rounds, log.n_actions, log.len_list)
+    fixed = {"uniform": np.full(shape, 1 / log.n_actions), "bernoulli-ts": np.broadcast_to(logged_action_dist(bts), shape)}
+    result = value_policies(log, fixed, train_share=train_share, seed=seed)
+    return {"campaign": campaign, "train_rounds": result["train_rounds"], "test_rounds": result["test_rounds"],
+            "test_clicks": int(result["test_reward_sum"]), "policies": result["policies"],
+            "highest_dr_on_the_evaluation_part": result["highest_dr_on_the_evaluation_part"]}

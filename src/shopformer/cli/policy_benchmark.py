@@ -63,3 +63,73 @@ def _policy_table(results: dict) -> Table:
             cells.append(f"{dr['value'] * 1000:.2f} [{dr['low'] * 1000:.2f}, {dr['high'] * 1000:.2f}] per 1k")
         table.add_row(name, *cells)
     return table
+
+
+SIMULATE_EXAMPLES = """[bold]Examples[/]\n
+  shopformer benchmark simulate --work sim/ --json policy_simulation.json --plot regret.png\n
+  shopformer benchmark simulate --work sim/ --streams-only        (write sim/stream_<seed>.npz for peers)\n
+  shopformer benchmark simulate --work sim/ --peer 'mabwiser-linucb=sim/mabwiser_{seed}.npz' --json out.json
+"""
+
+
+@reports_errors
+def simulate_benchmark(
+    work: Annotated[Path, typer.Option("--work", help="Folder of the demo shop and the streams.")],
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Where to write the results JSON.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Where to draw the regret curves (PNG).")] = None,
+    seeds: Annotated[str, typer.Option("--seeds", help="Stream seeds, comma-separated.")] = "10,11,12",
+    rounds: Annotated[int, typer.Option("--rounds", min=200, help="Decisions per stream.")] = 100_000,
+    streams_only: Annotated[bool, typer.Option("--streams-only", help="Only write the streams, for peers to play.")] = False,
+    peer: Annotated[Optional[list[str]], typer.Option("--peer", help="NAME=FILE with {seed}: a peer's actions per stream.")] = None,
+    users: Annotated[int, typer.Option("--users", min=50, help="Customers of the generated demo shop.")] = 2000,
+) -> None:
+    """Regret of every next-best-action policy against the oracle, rules and peers on the demo-shop simulator."""
+    from shopformer.benchmark.simulation import plot_regret, run_retention, run_simulation, write_streams
+    from shopformer.cli.common import parse_pairs
+    from shopformer.data.synth import DemoShopConfig
+
+    seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    streams = [work / f"stream_{s}.npz" for s in seed_list]
+    if streams_only or not all(p.exists() for p in streams):
+        with console.status(f"Writing {len(seed_list)} streams of {rounds:,} decisions to {work}"):
+            write_streams(work / "shop", work, seed_list, rounds=rounds, config=DemoShopConfig(n_users=users))
+    if streams_only:
+        console.print(f"[green]Streams written to {work}[/]")
+        return
+    peers = {name: [pattern.format(seed=s) for s in seed_list] for name, pattern in parse_pairs(peer, "--peer", "NAME=FILE").items()}
+    result = run_simulation(streams, peers, on_policy=lambda name, seconds: console.print(f"{name}: {seconds:.1f} s"))
+    console.print(_regret_table(result))
+    with console.status("Fitted Q iteration against the myopic policy on the retention simulator"):
+        result["retention"] = run_retention(work / "shop")
+    console.print(_retention_table(result["retention"]))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+        console.print(f"[green]Results written to {json_out}[/]")
+    if plot is not None:
+        console.print(f"[green]Regret curves drawn in {plot_regret(result, plot)}[/]")
+
+
+def _regret_table(result: dict) -> Table:
+    table = Table(title=f"Cumulative regret after {result['streams'][0]['rounds']:,} decisions (lower is better)",
+                  title_justify="left")
+    table.add_column("policy")
+    for stream in result["streams"]:
+        table.add_column(f"seed {stream['seed']}", justify="right")
+    table.add_column("mean", justify="right")
+    table.add_column("default / this", justify="right")
+    for name, summary in result["summary"].items():
+        cells = [f"{s['policies'][name]['regret']:,.0f}" for s in result["streams"]]
+        table.add_row(name, *cells, f"{summary['mean_regret']:,.0f}", f"{summary['default_over_this']:.3f}")
+    return table
+
+
+def _retention_table(result: dict) -> Table:
+    table = Table(title=f"Retention over {result['horizon_weeks']} weeks, {result['test_users']} held-out users "
+                        f"x {result['replicas']}: reward per user", title_justify="left")
+    for column in ("policy", "reward per user", "minus myopic [95% CI]"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for name, row in result["policies"].items():
+        low, high = row["minus_myopic_95ci"]
+        table.add_row(name, f"{row['mean_reward_per_user']:.2f}", f"{row['minus_myopic']:+.2f} [{low:+.2f}, {high:+.2f}]")
+    return table

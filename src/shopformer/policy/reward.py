@@ -4,10 +4,10 @@ and DR)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from shopformer.data.bandit import BanditLog
@@ -24,19 +24,26 @@ def _features(log: BanditLog, index: np.ndarray, actions: np.ndarray) -> np.ndar
 
 
 def _slot_model(features: np.ndarray, rewards: np.ndarray, groups: np.ndarray, grid: Sequence[float], folds: int,
-                seed: int) -> LogisticRegression:
-    """A slot's model at the strength with the best log-loss over `folds` group folds of its rounds."""
+                seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A slot's model at the strength with the best log-loss (clicks) or squared error (any other
+    reward) over `folds` group folds of its rounds, as features -> expected reward."""
     splits = list(GroupKFold(folds, shuffle=True, random_state=seed).split(features, rewards, groups))
+    if not set(np.unique(rewards)) <= {0.0, 1.0}:
+        # Ridge's alpha is an L2 strength, the inverse of logistic regression's C.
+        search = GridSearchCV(Ridge(), {"alpha": [1 / c for c in grid]}, scoring="neg_mean_squared_error", cv=splits)
+        return search.fit(features, rewards).best_estimator_.predict
     if any(rewards[train].sum() == 0 or rewards[test].sum() == 0 for train, test in splits):
-        return LogisticRegression(C=min(grid), max_iter=10_000).fit(features, rewards)  # too few clicks to compare
-    search = GridSearchCV(LogisticRegression(max_iter=10_000), {"C": list(grid)}, scoring="neg_log_loss", cv=splits)
-    return search.fit(features, rewards).best_estimator_
+        model = LogisticRegression(C=min(grid), max_iter=10_000).fit(features, rewards)  # too few clicks to compare
+    else:
+        search = GridSearchCV(LogisticRegression(max_iter=10_000), {"C": list(grid)}, scoring="neg_log_loss", cv=splits)
+        model = search.fit(features, rewards).best_estimator_
+    return lambda x: model.predict_proba(x)[:, 1]
 
 
 def cross_fitted_rewards(log: BanditLog, *, folds: int = 3, seed: int = 0, groups: np.ndarray | None = None,
                          grid: Sequence[float] = REGULARISATION_GRID) -> np.ndarray:
-    """(rounds, actions, slots) predicted click probabilities: one logistic regression per slot on
-    context + action features, each round predicted by a model fitted without it, whose L2 strength
+    """(rounds, actions, slots) expected rewards: one logistic (clicks) or ridge (any other reward)
+    regression per slot on context + action features, each round predicted by a model fitted without it, whose L2 strength
     was chosen by cross-validated log-loss inside that model's own training rounds. `groups` (e.g.
     the source row of each bootstrap copy) keeps copies of one round on one side of every split."""
     groups = np.arange(log.n_rounds) if groups is None else np.asarray(groups)
@@ -50,5 +57,5 @@ def cross_fitted_rewards(log: BanditLog, *, folds: int = 3, seed: int = 0, group
                 continue
             model = _slot_model(_features(log, rows, log.actions[rows]), rewards, groups[rows], grid, folds, seed)
             for action in range(log.n_actions):
-                out[held, action, slot] = model.predict_proba(_features(log, held, np.full(len(held), action)))[:, 1]
+                out[held, action, slot] = model(_features(log, held, np.full(len(held), action)))
     return out
