@@ -7,7 +7,9 @@ protocol) -> benchmarks/results/policy_obd.json, `shopformer benchmark uplift` (
 e-mail, visit and conversion) -> benchmarks/results/policy_uplift_<outcome>.json, and
 `shopformer benchmark simulate` (regret on the demo-shop simulator, with MABWiser's LinUCB as a peer
 in its own venv on the same streams) -> benchmarks/results/policy_simulation.json and
-policy_simulation_regret.png. The CLI prints the tables. `--only obd|uplift|simulation` runs one part.
+policy_simulation_regret.png, and `shopformer benchmark slate` (the slate bandit over the behaviour
+Transformer's candidates, new items included) -> benchmarks/results/policy_slate.json. The CLI prints
+the tables. `--only obd|uplift|simulation|slate` runs one part.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def simulation_commands(cli: str) -> list[list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--only", choices=("obd", "uplift", "simulation"))
+    parser.add_argument("--only", choices=("obd", "uplift", "simulation", "slate"))
     args = parser.parse_args()
     cli = str(Path(sys.executable).with_name("shopformer"))
     parts = {"obd": [[cli, "benchmark", "policy", "--obd", str(OBD), "--runs", str(args.runs),
@@ -56,7 +58,9 @@ def main() -> None:
              "uplift": [[cli, "benchmark", "uplift", "--hillstrom", str(DATASETS / "hillstrom" / "hillstrom.csv"),
                          "--outcome", outcome, "--json", str(RESULTS / f"policy_uplift_{outcome}.json")]
                         for outcome in ("visit", "conversion")],
-             "simulation": simulation_commands(cli)}
+             "simulation": simulation_commands(cli),
+             "slate": [[cli, "benchmark", "slate", "--work", str(WORK.with_name("slate")),
+                        "--json", str(RESULTS / "policy_slate.json")]]}
     for name, commands in parts.items():
         if args.only in (None, name):
             for command in commands:

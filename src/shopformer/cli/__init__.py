@@ -9,7 +9,13 @@ from shopformer.cli.data import data_app
 from shopformer.cli.model import TRAIN_EXAMPLES, evaluate, recommend, train
 from shopformer.cli.policy import policy_app
 from shopformer.cli.policy_benchmark import EXAMPLES as POLICY_BENCHMARK_EXAMPLES
-from shopformer.cli.policy_benchmark import SIMULATE_EXAMPLES, policy_benchmark, simulate_benchmark
+from shopformer.cli.policy_benchmark import (
+    SIMULATE_EXAMPLES,
+    SLATE_EXAMPLES,
+    policy_benchmark,
+    simulate_benchmark,
+    slate_benchmark,
+)
 from shopformer.cli.privacy import privacy_app
 from shopformer.cli.privacy_benchmark import EXAMPLES as PRIVACY_BENCHMARK_EXAMPLES
 from shopformer.cli.privacy_benchmark import privacy_benchmark
@@ -39,6 +45,7 @@ benchmark_app.command("privacy", epilog=PRIVACY_BENCHMARK_EXAMPLES)(privacy_benc
 benchmark_app.command("policy", epilog=POLICY_BENCHMARK_EXAMPLES)(policy_benchmark)
 benchmark_app.command("uplift", epilog=UPLIFT_BENCHMARK_EXAMPLES)(uplift_benchmark)
 benchmark_app.command("simulate", epilog=SIMULATE_EXAMPLES)(simulate_benchmark)
+benchmark_app.command("slate", epilog=SLATE_EXAMPLES)(slate_benchmark)
 app.add_typer(benchmark_app, name="benchmark")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(policy_app, name="policy")

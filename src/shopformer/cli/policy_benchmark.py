@@ -133,3 +133,37 @@ def _retention_table(result: dict) -> Table:
         low, high = row["minus_myopic_95ci"]
         table.add_row(name, f"{row['mean_reward_per_user']:.2f}", f"{row['minus_myopic']:+.2f} [{low:+.2f}, {high:+.2f}]")
     return table
+
+
+SLATE_EXAMPLES = """[bold]Examples[/]\n
+  shopformer benchmark slate --work slate/ --json policy_slate.json\n
+  shopformer benchmark slate --work slate/ --rounds 5000 --users 400 --train-minutes 0.5 --json quick.json
+"""
+
+
+@reports_errors
+def slate_benchmark(
+    work: Annotated[Path, typer.Option("--work", help="Folder of the demo shop.")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results JSON.")],
+    rounds: Annotated[int, typer.Option("--rounds", min=100, help="Slates shown.")] = 20_000,
+    users: Annotated[int, typer.Option("--users", min=50, help="Customers of the generated demo shop.")] = 2000,
+    train_minutes: Annotated[float, typer.Option("--train-minutes", min=0.05, help="Training budget of the model.")] = 3.0,
+) -> None:
+    """Clicks of slates chosen by the slate bandit over the behaviour model's candidates, against the
+    model's own top items, random candidates and the oracle, on the demo shop with held-out new items."""
+    from shopformer.benchmark.slate import run_slate_simulation
+    from shopformer.data.synth import DemoShopConfig
+
+    with console.status(f"Training on the demo shop, then {rounds:,} slates"):
+        result = run_slate_simulation(work, rounds=rounds, train_minutes=train_minutes, config=DemoShopConfig(n_users=users))
+    table = Table(title=f"{rounds:,} slates of {result['slots']} from the model's top {result['candidates']}; "
+                        f"{result['new_items']} new items", title_justify="left")
+    for column in ("policy", "clicks / slate", "share of oracle", "new items shown / slate", "clicks on new items"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for name, row in result["policies"].items():
+        table.add_row(name, f"{row['clicks_per_slate']:.3f}", f"{row['share_of_oracle']:.3f}",
+                      f"{row['new_items_shown_per_slate']:.2f}", f"{row['clicks_on_new_items_share']:.1%}")
+    console.print(table)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    console.print(f"[green]Results written to {json_out}[/]")

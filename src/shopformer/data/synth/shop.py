@@ -29,7 +29,7 @@ from pydantic import Field
 from shopformer.config import FrozenConfig
 from shopformer.data.mapping import EventMapping
 from shopformer.data.synth.actors import simulate_bots, simulate_fraud
-from shopformer.data.synth.catalog import build_catalog
+from shopformer.data.synth.catalog import DemoCatalog, build_catalog
 from shopformer.data.synth.sessions import (
     CART,
     PURCHASE,
@@ -39,7 +39,7 @@ from shopformer.data.synth.sessions import (
     WISHLIST,
     simulate_browsing,
 )
-from shopformer.data.synth.users import DAY, ActivityRhythm, draw_users
+from shopformer.data.synth.users import DAY, ActivityRhythm, DemoUsers, draw_users
 
 #: Kinds of malformed rows injected, in the order they are drawn.
 MALFORMED_KINDS = ("missing_user_id", "unparsable_timestamp", "unknown_event_type", "negative_quantity")
@@ -103,16 +103,28 @@ class DemoShopFiles:
         )
 
 
-def generate_demo_shop(out_dir: str | Path, config: DemoShopConfig | None = None) -> DemoShopFiles:
-    """Simulate the demo shop and write its raw exports and ground truth under `out_dir`."""
-    config = config or DemoShopConfig()
+def _population(config: DemoShopConfig) -> tuple[np.random.Generator, tuple[int, int], DemoCatalog, DemoUsers]:
     rng = np.random.default_rng(config.seed)
     window_start = int(datetime.combine(config.start, datetime.min.time(), UTC).timestamp())
     window = (window_start, window_start + config.days * DAY)
     catalog = build_catalog(rng, config.n_items, config.zipf_exponent)
     users = draw_users(rng, config.n_users, window, config.new_user_fraction, config.churner_fraction,
                        config.bot_fraction, config.fraudster_fraction)
-    rhythm = ActivityRhythm(window_start, config.days, config.start.weekday())
+    return rng, window, catalog, users
+
+
+def demo_population(config: DemoShopConfig | None = None) -> tuple[DemoCatalog, DemoUsers]:
+    """The items and customers (with their hidden traits) of the shop `generate_demo_shop(config)` writes:
+    item `i` is `catalog.frame["item_id"][i]`, user `u` is the shop's `u{u + 1:05d}`."""
+    _, _, catalog, users = _population(config or DemoShopConfig())
+    return catalog, users
+
+
+def generate_demo_shop(out_dir: str | Path, config: DemoShopConfig | None = None) -> DemoShopFiles:
+    """Simulate the demo shop and write its raw exports and ground truth under `out_dir`."""
+    config = config or DemoShopConfig()
+    rng, window, catalog, users = _population(config)
+    rhythm = ActivityRhythm(window[0], config.days, config.start.weekday())
     parts = [simulate_browsing(rng, users, catalog, rhythm), simulate_bots(rng, users, catalog),
              simulate_fraud(rng, users, catalog)]
     sessions, events = _number_sessions(parts)
