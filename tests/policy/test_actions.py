@@ -55,6 +55,18 @@ def test_an_unknown_top_level_key_and_policy_are_errors(tmp_path):
         load_actions(tmp_path / "missing.yaml")
 
 
+def test_rules_on_predictions_need_use_predictions():
+    rule = {"name": "save", "kind": "message", "eligible": ["churn >= 0.6"]}
+    with pytest.raises(ConfigError, match=r"rules read predictions \(churn\): set `use_predictions: true`"):
+        config(rule)
+    actions = config(rule, use_predictions=True)
+    assert actions.features[-3:] == ("intent", "propensity", "churn")
+    state = {**state_features([], [], now=0), "intent": 0.1, "propensity": 0.2, "churn": 0.7}
+    assert actions.failed_rules(state)["save"] == []
+    with pytest.raises(ConfigError, match="the user state lacks"):
+        actions.failed_rules(state_features([], [], now=0))
+
+
 def test_state_features_count_open_carts_and_recencies():
     hour = 3600
     state = state_features(["view", "cart", "purchase", "cart", "cart", None], [0, hour, 2 * hour, 3 * hour, 4 * hour, 5 * hour],

@@ -9,7 +9,7 @@ import pytest
 
 from shopformer.policy.actions import ActionConfig
 from shopformer.policy.bandits import LinUCB
-from shopformer.policy.decide import NextBestAction, choice_probabilities
+from shopformer.policy.decide import Candidates, NextBestAction, choice_probabilities
 from shopformer.policy.log import DecisionLog, OutcomeConflict
 from shopformer.policy.state import context_vector, state_features
 
@@ -109,6 +109,26 @@ def test_every_configured_policy_decides_and_learns(tmp_path, policy):
         decision = decider.decide(f"u{n}", CARTED, now=DAY + n).decision
         decider.record_outcome(decision.decision_id, float(decision.action == "email"))
     assert decider.bandit.counts.sum() == 40 and 0 < decision.propensity <= 1
+
+
+def test_a_slate_is_picked_from_the_candidates_and_learns_from_clicks(tmp_path):
+    config = ActionConfig.from_dict({"actions": [{"name": "nothing", "kind": "none"},
+                                                 {"name": "for-you", "kind": "slate", "size": 2, "candidates": 4}],
+                                     "exploration": 1.0})
+    vectors = np.random.default_rng(0).normal(size=(12, 4))
+    candidates = Candidates(["a", "b", "c", "d"], np.array([2, 3, 4, 5]), np.array([0.4, 0.3, 0.2, 0.1]), np.array([6, 7]))
+    decider = NextBestAction(config, DecisionLog(tmp_path / "d.sqlite"), seed=0)
+    decider.use_item_vectors(vectors, "bundle@1")
+    slate = next(c.decision for c in iter(lambda: decider.decide("u", IDLE, now=DAY, candidates=candidates), None)
+                 if c.decision.action == "for-you")
+    assert len(slate.slate["items"]) == 2 and set(slate.slate["items"]) <= {"a", "b", "c", "d"}
+    decider.record_outcome(slate.decision_id, 1.0, clicked=slate.slate["items"][:1])
+    assert decider.slates.bandit.count == 2 and decider.slates.bandit.moment.any()
+    reopened = NextBestAction(config, DecisionLog(tmp_path / "d.sqlite"), seed=0)
+    reopened.use_item_vectors(vectors, "bundle@1")
+    np.testing.assert_allclose(reopened.slates.bandit.moment, decider.slates.bandit.moment, atol=1e-5)
+    reopened.use_item_vectors(vectors, "bundle@2")  # another bundle's vectors: its slates start afresh
+    assert reopened.slates.bandit.count == 0
 
 
 def test_choice_probabilities_are_a_distribution_over_allowed_actions_with_a_floor():

@@ -46,10 +46,14 @@ def test_a_decision_then_its_outcome(served, bundles):
         assert body["state"]["events"] >= 5 and any("coupon not eligible" in r for r in body["reasons"])
         while body["kind"] != "slate":
             body = client.post(f"/v1/users/{user}/next-best-action").json()
-        assert len(body["items"]) == 3 and body["model_version"]
-        outcome = client.post(f"/v1/decisions/{body['decision_id']}/outcome", json={"reward": 1})
-        assert outcome.status_code == 200 and outcome.json()["reward"] == 1.0
-        conflict = client.post(f"/v1/decisions/{body['decision_id']}/outcome", json={"reward": 0})
+        assert len(set(body["items"])) == 3 and body["model_version"]
+        candidates = client.get(f"/v1/users/{user}/recommendations?k=50").json()["items"]
+        assert set(body["items"]) <= {c["item_id"] for c in candidates}  # picked from the model's top 50
+        foreign = client.post(f"/v1/decisions/{body['decision_id']}/outcome", json={"reward": 1, "clicked": ["not-shown"]})
+        assert foreign.status_code == 422 and "were not in decision" in foreign.json()["detail"]
+        outcome = client.post(f"/v1/decisions/{body['decision_id']}/outcome", json={"reward": 1, "clicked": body["items"][:1]})
+        assert outcome.status_code == 200 and outcome.json()["reward"] == 1.0 and outcome.json()["clicked"] == body["items"][:1]
+        conflict = client.post(f"/v1/decisions/{body['decision_id']}/outcome", json={"reward": 0, "clicked": body["items"][:1]})
         assert conflict.status_code == 409 and "already has the outcome" in conflict.json()["detail"]
         assert client.post("/v1/decisions/nope/outcome", json={"reward": 1}).status_code == 404
         bad = client.post(f"/v1/decisions/{body['decision_id']}/outcome", json={"reward": "lots"})
@@ -112,3 +116,35 @@ def test_without_an_actions_file_decisions_are_not_available(bundles, tmp_path):
             assert answer.status_code == 404 and "--actions" in answer.json()["hint"]
     finally:
         server.stop()
+
+
+PREDICTING = """
+use_predictions: true
+actions:
+  - {name: nothing, kind: none}
+  - {name: save, kind: message, eligible: ["churn >= 0.0"]}
+"""
+
+
+def test_decisions_read_the_task_models_predictions(bundles, task_bundle, tmp_path):
+    (tmp_path / "actions.yaml").write_text(PREDICTING)
+    server = start_server(task_bundle, tmp_path / "events.sqlite", bundles.cache, "--actions", str(tmp_path / "actions.yaml"),
+                          log=tmp_path / "server.log")
+    try:
+        with server.client() as client:
+            user = user_with_history(bundles.events)
+            predicted = client.get(f"/v1/users/{user}/predictions").json()["predictions"]
+            state = client.post(f"/v1/users/{user}/next-best-action").json()["state"]
+            for task in ("intent", "propensity", "churn"):
+                assert state[task] == pytest.approx(predicted[task], abs=1e-6)
+            stranger = client.post("/v1/users/nobody-yet/next-best-action").json()
+            assert stranger["state"]["churn"] == 0.0 and "no intent, propensity, churn prediction" in stranger["reasons"][0]
+    finally:
+        server.stop()
+
+
+def test_use_predictions_without_prediction_heads_stops_the_server_at_start(bundles, tmp_path):
+    (tmp_path / "actions.yaml").write_text(PREDICTING)
+    with pytest.raises(AssertionError, match="no prediction heads"):
+        start_server(bundles.ids_only, tmp_path / "events.sqlite", bundles.cache, "--actions", str(tmp_path / "actions.yaml"),
+                     log=tmp_path / "server.log")

@@ -39,7 +39,7 @@ def evaluate(
         raise ConfigError(f"{log}: no such decision log")
     config = load_actions(actions)
     decisions = DecisionLog(log).decisions(with_outcome=True)
-    rounds = decision_rounds(decisions, config.names)
+    rounds = decision_rounds(decisions, config.names, config.features)
     fixed = {}
     for index, name in enumerate(config.names):
         always = np.zeros((rounds.n_rounds, rounds.n_actions, 1))

@@ -21,9 +21,10 @@ from shopformer.policy.actions import ActionConfig
 from shopformer.policy.bandits import POLICIES, EpsilonGreedy, LinearBandit
 from shopformer.policy.log import Decision, DecisionLog, Room
 from shopformer.policy.neural import NeuralLinearThompson
-from shopformer.policy.state import STATE_FEATURES, context_vector
+from shopformer.policy.slate import SlatePolicy
+from shopformer.policy.state import context_vector
 
-__all__ = ["DRAWS", "NextBestAction", "choice_probabilities", "make_bandit"]
+__all__ = ["DRAWS", "Candidates", "NextBestAction", "choice_probabilities", "make_bandit"]
 
 #: Thompson draws per decision for its choice probabilities (their Monte-Carlo error is about 1/sqrt(DRAWS)).
 DRAWS = 512
@@ -57,6 +58,16 @@ class Choice:
     reasons: list[str]
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """What a slate is chosen from: the model's top unseen items for the user, and the user's history."""
+
+    item_ids: list[str]
+    codes: np.ndarray
+    scores: np.ndarray
+    history: np.ndarray
+
+
 class NextBestAction:
     """The shop's actions, a bandit over them and the decision log. Safe to call from several threads:
     the bandit is updated under a lock, and caps are enforced by the log's transaction."""
@@ -64,7 +75,7 @@ class NextBestAction:
     def __init__(self, config: ActionConfig, log: DecisionLog, *, seed: int | None = None) -> None:
         self.config, self.log, self.exploration = config, log, config.exploration
         self.version = f"{config.policy}-{hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:10]}"
-        self.bandit = make_bandit(config.policy, len(config.actions), 1 + len(STATE_FEATURES), seed=seed)
+        self.bandit = make_bandit(config.policy, len(config.actions), 1 + len(config.features), seed=seed)
         self.costs = np.array([a.cost for a in config.actions])
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
@@ -73,24 +84,50 @@ class NextBestAction:
             if decision.action in config.names:  # actions removed from the config since are not learned
                 self._learn(decision)
                 self.replayed += 1
+        self.slates: SlatePolicy | None = None
 
-    def decide(self, user_id: str, state: dict[str, float], now: float | None = None) -> Choice:
-        """Chooses, logs and returns one action for `user_id` in `state` (see `policy.state`)."""
+    @property
+    def has_slates(self) -> bool:
+        return any(a.kind == "slate" for a in self.config.actions)
+
+    def use_item_vectors(self, item_vectors: np.ndarray, model_version: str) -> None:
+        """Starts the slate policy on a bundle's item vectors, replaying the clicks on that bundle's slates."""
+        slates = SlatePolicy(item_vectors, model_version)
+        for decision in self.log.decisions(with_outcome=True):
+            if decision.slate and decision.clicked is not None and decision.slate["model_version"] == model_version:
+                slates.learn(np.array(decision.slate["features"]), np.isin(decision.slate["items"], decision.clicked))
+        with self._lock:
+            self.slates = slates
+
+    def decide(self, user_id: str, state: dict[str, float], now: float | None = None,
+               candidates: Candidates | None = None) -> Choice:
+        """Chooses, logs and returns one action for `user_id` in `state` (see `policy.state`); a slate
+        action picks its items from `candidates` with the slate policy."""
         now = time.time() if now is None else now
         failed = self.config.failed_rules(state)
         reasons: list[str] = []
 
-        def choose(room: Room) -> tuple[str, float, dict[str, float], str]:
+        def choose(room: Room) -> tuple[str, float, dict[str, float], str, dict | None]:
             blocked = room.allowed(self.config)
             allowed = np.array([not failed[a] and blocked[a] is None for a in self.config.names])
             allowed[self.config.names.index(self.config.fallback)] = True
             with self._lock:
-                probs = choice_probabilities(self.bandit, context_vector(state), self.costs, allowed, self.exploration)[0]
+                context = context_vector(state, self.config.features)
+                probs = choice_probabilities(self.bandit, context, self.costs, allowed, self.exploration)[0]
                 pick = int(self._rng.choice(len(probs), p=probs / probs.sum()))
+                action = self.config.actions[pick]
+                slate = self._slate(candidates, action.size or 10) if action.kind == "slate" else None
             reasons.extend(self._reasons(failed, blocked, probs, pick))
-            return self.config.names[pick], float(probs[pick]), state, self.version
+            return action.name, float(probs[pick]), state, self.version, slate
 
         return Choice(self.log.decide(user_id, self.config, now, choose), reasons)
+
+    def _slate(self, candidates: Candidates | None, size: int) -> dict | None:
+        if candidates is None or self.slates is None or not candidates.item_ids:
+            return None
+        chosen, features = self.slates.propose(candidates.scores, candidates.codes, candidates.history, size)
+        return {"items": [candidates.item_ids[i] for i in chosen], "features": np.round(features, 6).tolist(),
+                "model_version": self.slates.model_version}
 
     def _reasons(self, failed: dict[str, list[str]], blocked: dict[str, str | None], probs: np.ndarray, pick: int) -> list[str]:
         out = [f"{name} not eligible: {', '.join(rules)} does not hold" for name, rules in failed.items() if rules]
@@ -100,15 +137,20 @@ class NextBestAction:
                    f"(learned from {int(self.bandit.counts[pick])} outcomes of {chosen})")
         return out
 
-    def record_outcome(self, decision_id: str, reward: float, now: float | None = None) -> Decision:
-        """Stores the decision's outcome and learns from it at once."""
+    def record_outcome(self, decision_id: str, reward: float, now: float | None = None,
+                       clicked: list[str] | None = None) -> Decision:
+        """Stores the decision's outcome (and which of a slate's items were clicked) and learns from it at once."""
         before = self.log.get(decision_id)
-        decision = self.log.record_outcome(decision_id, reward, time.time() if now is None else now)
+        decision = self.log.record_outcome(decision_id, reward, time.time() if now is None else now, clicked)
         if before.reward is None and decision.action in self.config.names:
             self._learn(decision)
+            slate, slates = decision.slate, self.slates
+            if slate and clicked is not None and slates is not None and slate["model_version"] == slates.model_version:
+                with self._lock:
+                    slates.learn(np.array(slate["features"]), np.isin(slate["items"], clicked))
         return decision
 
     def _learn(self, decision: Decision) -> None:
         with self._lock:
-            self.bandit.update(context_vector(decision.context), np.array([self.config.names.index(decision.action)]),
+            self.bandit.update(context_vector(decision.context, self.config.features), np.array([self.config.names.index(decision.action)]),
                                np.array([decision.reward]))

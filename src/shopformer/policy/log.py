@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shopformer.errors import ShopformerError
 from shopformer.policy.actions import ActionConfig
@@ -25,12 +26,12 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS decisions (
         decision_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, action TEXT NOT NULL, propensity REAL NOT NULL,
         cost REAL NOT NULL, context_hash TEXT NOT NULL, context TEXT NOT NULL, policy_version TEXT NOT NULL,
-        decided_at REAL NOT NULL, reward REAL, rewarded_at REAL)""",
+        decided_at REAL NOT NULL, reward REAL, rewarded_at REAL, slate TEXT, clicked TEXT)""",
     "CREATE INDEX IF NOT EXISTS decisions_by_user ON decisions (user_id, action, decided_at)",
     "CREATE INDEX IF NOT EXISTS decisions_by_time ON decisions (decided_at)",
 )
 _COLUMNS = ("decision_id", "user_id", "action", "propensity", "cost", "context_hash", "context", "policy_version",
-            "decided_at", "reward", "rewarded_at")
+            "decided_at", "reward", "rewarded_at", "slate", "clicked")
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,16 @@ class Decision:
     decided_at: float
     reward: float | None = None
     rewarded_at: float | None = None
+    #: A slate decision's shown items, their features and the bundle they came from.
+    slate: dict[str, Any] | None = None
+    #: The shown items that were clicked, when the outcome said.
+    clicked: list[str] | None = None
 
     @classmethod
     def from_row(cls, row: tuple) -> Decision:
         values = dict(zip(_COLUMNS, row))
-        return cls(**{**values, "context": json.loads(values["context"])})
+        parsed = {name: json.loads(values[name]) if values[name] is not None else None for name in ("context", "slate", "clicked")}
+        return cls(**{**values, **parsed})
 
 
 @dataclass(frozen=True)
@@ -92,17 +98,19 @@ class DecisionLog:
             self._db.execute(statement)
 
     def decide(self, user_id: str, config: ActionConfig, now: float,
-               choose: Callable[[Room], tuple[str, float, dict[str, float], str]]) -> Decision:
+               choose: Callable[[Room], tuple[str, float, dict[str, float], str, dict[str, Any] | None]]) -> Decision:
         """Reads the user's room under caps and budget, lets `choose(room)` return (action, propensity,
-        context, policy version) and stores the decision, all under one write lock."""
+        context, policy version, slate or None) and stores the decision, all under one write lock."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            action, propensity, context, version = choose(self._room(user_id, config, now))
+            action, propensity, context, version, slate = choose(self._room(user_id, config, now))
             decision = Decision(uuid.uuid4().hex, user_id, action, float(propensity), config.action(action).cost,
-                                context_hash(context), context, version, now)
-            self._db.execute(f"INSERT INTO decisions ({', '.join(_COLUMNS[:9])}) VALUES ({', '.join('?' * 9)})",
+                                context_hash(context), context, version, now, slate=slate)
+            columns = (*_COLUMNS[:9], "slate")
+            self._db.execute(f"INSERT INTO decisions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                              (decision.decision_id, user_id, action, decision.propensity, decision.cost,
-                              decision.context_hash, json.dumps(context, sort_keys=True), version, now))
+                              decision.context_hash, json.dumps(context, sort_keys=True), version, now,
+                              None if slate is None else json.dumps(slate)))
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -123,13 +131,18 @@ class DecisionLog:
             left = config.budget.amount - spent
         return Room(uses, left)
 
-    def record_outcome(self, decision_id: str, reward: float, now: float) -> Decision:
-        """Attaches the outcome; a decision's outcome is set once (the same value again is accepted)."""
+    def record_outcome(self, decision_id: str, reward: float, now: float, clicked: list[str] | None = None) -> Decision:
+        """Attaches the outcome (and a slate's clicked items); set once, the same outcome again is accepted."""
         decision = self.get(decision_id)
-        if decision.reward is not None and decision.reward != reward:
+        if decision.reward is not None and (decision.reward != reward or decision.clicked != clicked):
             raise OutcomeConflict(f"decision {decision_id} already has the outcome {decision.reward:g}")
-        self._db.execute("UPDATE decisions SET reward = ?, rewarded_at = ? WHERE decision_id = ? AND reward IS NULL",
-                         (float(reward), now, decision_id))
+        if clicked is not None:
+            shown = (decision.slate or {}).get("items", [])
+            if not set(clicked) <= set(shown):
+                raise ShopformerError(f"clicked items {sorted(set(clicked) - set(shown))} were not in decision "
+                                      f"{decision_id}'s slate {shown}")
+        self._db.execute("UPDATE decisions SET reward = ?, rewarded_at = ?, clicked = ? WHERE decision_id = ? AND reward IS NULL",
+                         (float(reward), now, None if clicked is None else json.dumps(clicked), decision_id))
         return self.get(decision_id)
 
     def get(self, decision_id: str) -> Decision:

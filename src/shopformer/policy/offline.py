@@ -20,17 +20,18 @@ from shopformer.evaluate.ope import ESTIMATORS, LoggedRounds, effective_sample_s
 from shopformer.policy.bandits import POLICIES
 from shopformer.policy.log import Decision
 from shopformer.policy.reward import cross_fitted_rewards
-from shopformer.policy.state import context_vector
+from shopformer.policy.state import STATE_FEATURES, context_vector
 
 __all__ = ["decision_rounds", "value_policies", "value_of"]
 
 
-def decision_rounds(decisions: Sequence[Decision], actions: Sequence[str]) -> BanditLog:
-    """The decisions with an outcome as one-slot bandit rounds over `actions` (one-hot action features)."""
-    kept = [d for d in decisions if d.reward is not None and d.action in actions]
+def decision_rounds(decisions: Sequence[Decision], actions: Sequence[str], features: Sequence[str] = STATE_FEATURES) -> BanditLog:
+    """The decisions with an outcome as one-slot bandit rounds over `actions` (one-hot action features),
+    their contexts read from the state `features`."""
+    kept = [d for d in decisions if d.reward is not None and d.action in actions and all(f in d.context for f in features)]
     if len(kept) < 20:
         raise DataError(f"off-policy evaluation needs at least 20 decisions with an outcome; the log has {len(kept)}")
-    context = context_vector([d.context for d in kept])[:, 1:]  # the reward model adds its own intercept
+    context = context_vector([d.context for d in kept], features)[:, 1:]  # the reward model adds its own intercept
     return BanditLog(context, np.array([list(actions).index(d.action) for d in kept]), np.zeros(len(kept), dtype=int),
                      np.array([d.reward for d in kept], dtype=float), np.array([d.propensity for d in kept]),
                      np.eye(len(actions)), name="decision log")

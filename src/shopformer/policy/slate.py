@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SlateBandit", "SlateFeatures"]
+__all__ = ["SlateBandit", "SlateFeatures", "SlatePolicy"]
 
 
 class SlateFeatures:
@@ -74,3 +74,22 @@ class SlateBandit:
     def choose(self, features: np.ndarray, slots: int) -> np.ndarray:
         """Row indices of the `slots` candidates to show, best first."""
         return np.argsort(-self.scores(features), kind="stable")[:slots]
+
+
+class SlatePolicy:
+    """The slate bandit of the decision service: picks a slate from the model's candidates, learns
+    from which shown items were clicked. Its features come from one bundle's item vectors, so a
+    new bundle starts a new policy (`model_version` says which)."""
+
+    def __init__(self, item_vectors: np.ndarray, model_version: str, *, alpha: float = 1.0) -> None:
+        self.features, self.model_version = SlateFeatures(item_vectors), model_version
+        self.bandit = SlateBandit(self.features.dim, alpha=alpha)
+
+    def propose(self, scores: np.ndarray, candidates: np.ndarray, history: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Indices (into `candidates`) of the slate, best first, and their feature rows."""
+        phi = self.features(np.asarray(scores, dtype=np.float64), candidates, history)
+        chosen = self.bandit.choose(phi, size)
+        return chosen, phi[chosen]
+
+    def learn(self, features: np.ndarray, clicked: np.ndarray) -> None:
+        self.bandit.update(features, clicked)

@@ -1,8 +1,9 @@
 """A user's state as the next-best-action layer reads it: a few numbers from the recent events.
 
 The same features are computed from the service's in-memory history and from a log (the
-simulator), so a policy learned on one reads the other. `context_vector` is what the bandits
-see: an intercept, counts on a log scale and recencies in log-hours.
+simulator), so a policy learned on one reads the other. With `use_predictions` in the actions
+file, the task models' probabilities join them (`PREDICTION_FEATURES`). `context_vector` is what
+the bandits see: an intercept, counts on a log scale, recencies in log-hours, probabilities as they are.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["NEVER_HOURS", "STATE_FEATURES", "context_vector", "state_features"]
+__all__ = ["NEVER_HOURS", "PREDICTION_FEATURES", "STATE_FEATURES", "context_vector", "state_features"]
 
 STATE_FEATURES: tuple[str, ...] = (
     "events", "purchases", "carts_open", "events_7d",
     "hours_since_last_event", "hours_since_last_cart", "hours_since_last_purchase",
 )
+#: The task models' probabilities a state can carry (`GET /v1/users/{id}/predictions`).
+PREDICTION_FEATURES: tuple[str, ...] = ("intent", "propensity", "churn")
 #: Hours standing in for "never" (ten years), so rules such as `hours_since_last_cart <= 48` read naturally.
 NEVER_HOURS = 87_600.0
 _CART, _PURCHASE = "cart", "purchase"
@@ -48,8 +51,11 @@ def state_features(event_types: Sequence[str | None], timestamps: Sequence[int],
     }
 
 
-def context_vector(states: dict[str, float] | Sequence[dict[str, float]]) -> np.ndarray:
-    """(rows, 1 + features): an intercept, log1p of every count and of every recency in hours."""
+def context_vector(states: dict[str, float] | Sequence[dict[str, float]],
+                   features: Sequence[str] = STATE_FEATURES) -> np.ndarray:
+    """(rows, 1 + features): an intercept, log1p of every count and recency in hours, probabilities as they are."""
     rows = [states] if isinstance(states, dict) else list(states)
-    values = np.array([[row[name] for name in STATE_FEATURES] for row in rows], dtype=np.float64)
-    return np.hstack([np.ones((len(rows), 1)), np.log1p(np.maximum(values, 0.0))])
+    values = np.array([[row[name] for name in features] for row in rows], dtype=np.float64).reshape(len(rows), len(features))
+    logged = np.array([name in STATE_FEATURES for name in features])
+    values[:, logged] = np.log1p(np.maximum(values[:, logged], 0.0))
+    return np.hstack([np.ones((len(rows), 1)), values])

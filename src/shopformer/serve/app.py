@@ -216,7 +216,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
     @app.post("/v1/decisions/{decision_id}/outcome", response_model=OutcomeOut, dependencies=write, tags=["decisions"])
     async def decision_outcome(decision_id: str, body: OutcomeIn) -> dict[str, Any]:
         """Stores what a decision earned; the policy learns from it at once."""
-        return await service.record_outcome(decision_id, float(body.reward))
+        return await service.record_outcome(decision_id, float(body.reward), body.clicked)
 
     @app.get("/v1/items/{item_id}/similar", response_model=SimilarOut, dependencies=read, tags=["items"])
     async def similar_items(item_id: str, k: K = 10) -> dict[str, Any]:

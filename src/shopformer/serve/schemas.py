@@ -163,6 +163,8 @@ class ReloadIn(_Request):
 
 class OutcomeIn(_Request):
     reward: StrictInt | StrictFloat = Field(allow_inf_nan=False, description="what the decision earned (e.g. margin, 1 for a click)")
+    clicked: list[StrictStr] | None = Field(None, max_length=1000,
+                                            description="a slate's items that were clicked (the slate bandit learns from them)")
 
 
 class OutcomeOut(BaseModel):
@@ -170,6 +172,7 @@ class OutcomeOut(BaseModel):
     action: str
     reward: float
     rewarded_at: float
+    clicked: list[str] | None = None
 
 
 class NextBestActionOut(BaseModel):

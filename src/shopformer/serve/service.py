@@ -18,13 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import polars as pl
 
+from shopformer.data.codes import FIRST_CODE
 from shopformer.data.pseudonym import Pseudonymiser
 from shopformer.errors import ConfigError
-from shopformer.policy.decide import NextBestAction
+from shopformer.policy.decide import Candidates, NextBestAction
 from shopformer.policy.log import DecisionLog
-from shopformer.policy.state import state_features
+from shopformer.policy.state import PREDICTION_FEATURES, state_features
 from shopformer.serve.access import AccessControl, AccessDenied
 from shopformer.serve.batching import MicroBatcher
 from shopformer.serve.engine import Engine, Recommendation, RecommendationQuery, UnavailableError
@@ -89,9 +91,12 @@ class Service:
         engine = Engine.load(bundle_dir, threads=threads, text_cache_dir=cache)
         event_store = open_store(store)
         engine.restore(event_store)
+        decider = _open_actions(actions, decision_log, store)
+        if decider is not None and decider.config.use_predictions:
+            engine.check_prediction_heads()  # `use_predictions` needs them: fail at start, not at the first decision
         return cls(engine, event_store, threads=threads, access=access, text_cache_dir=cache, max_batch=max_batch,
                    bundle_root=Path(bundle_root) if bundle_root else None, retention_days=retention_days,
-                   pseudonymiser=pseudonymiser, actions=_open_actions(actions, decision_log, store))
+                   pseudonymiser=pseudonymiser, actions=decider)
 
     async def start(self) -> None:
         self._write_lock, self._reload_lock = asyncio.Lock(), asyncio.Lock()
@@ -244,26 +249,51 @@ class Service:
             types, times = types[keep], times[keep]
         return state_features([names[t] if t < len(names) else None for t in types.tolist()], times.tolist(), now)
 
+    async def _slate_candidates(self, decider: NextBestAction, user_id: str) -> Candidates | None:
+        """The model's top unseen items for the user, which a slate action chooses from."""
+        sizes = [a.candidates or max(50, a.size or 10) for a in decider.config.actions if a.kind == "slate"]
+        if not sizes:
+            return None
+        engine, result = await self.recommend_user(user_id, max(sizes), True, None)
+        if decider.slates is None or decider.slates.model_version != engine.version:
+            await self._in_model(lambda: decider.use_item_vectors(engine.model.item_vectors(), engine.version))
+        codes = np.array([engine.item_codes[i] for i in result.item_ids], dtype=np.int64)
+        history = engine.states.history(self.stored_id(user_id))[0]
+        return Candidates(result.item_ids, codes, np.array(result.scores), history[history >= FIRST_CODE])
+
+    async def _with_predictions(self, state: dict[str, float], user_id: str) -> list[str]:
+        """Adds the task models' probabilities to `state` (0 for a user with no events yet); says so when missing."""
+        try:
+            predicted = (await self.predict(user_id))[1]
+        except LookupError:
+            predicted = {}
+        for task in PREDICTION_FEATURES:
+            value = predicted.get(task)
+            state[task] = float(value) if isinstance(value, int | float) else 0.0
+        missing = [task for task in PREDICTION_FEATURES if not isinstance(predicted.get(task), int | float)]
+        return [f"no {', '.join(missing)} prediction for this user: 0 used"] if missing else []
+
     async def next_best_action(self, user_id: str) -> dict[str, Any]:
         """Chooses, logs (durably, before returning) and describes one action for the user."""
         decider, now = self._decider(), time.time()
         state = self.user_state(user_id, now)
-        choice = await self._in_store(decider.decide, self.stored_id(user_id), state, now)
+        notes = await self._with_predictions(state, user_id) if decider.config.use_predictions else []
+        candidates = await self._slate_candidates(decider, user_id)
+        choice = await self._in_store(decider.decide, self.stored_id(user_id), state, now, candidates)
         action = decider.config.action(choice.decision.action)
         answer = {"user_id": user_id, "decision_id": choice.decision.decision_id, "action": action.name,
                   "kind": action.kind, "propensity": choice.decision.propensity, "cost": action.cost,
-                  "policy_version": choice.decision.policy_version, "reasons": choice.reasons, "state": state}
+                  "policy_version": choice.decision.policy_version, "reasons": [*notes, *choice.reasons], "state": state}
         if action.kind == "coupon":
             answer["discount"] = action.discount
-        if action.kind == "slate":
-            engine, result = await self.recommend_user(user_id, action.size or 10, True, None)
-            answer["items"], answer["model_version"] = list(result.item_ids), engine.version
+        if action.kind == "slate" and choice.decision.slate is not None:
+            answer["items"], answer["model_version"] = choice.decision.slate["items"], choice.decision.slate["model_version"]
         return answer
 
-    async def record_outcome(self, decision_id: str, reward: float) -> dict[str, Any]:
-        decision = await self._in_store(self._decider().record_outcome, decision_id, reward)
+    async def record_outcome(self, decision_id: str, reward: float, clicked: list[str] | None = None) -> dict[str, Any]:
+        decision = await self._in_store(self._decider().record_outcome, decision_id, reward, None, clicked)
         return {"decision_id": decision.decision_id, "action": decision.action, "reward": decision.reward,
-                "rewarded_at": decision.rewarded_at}
+                "rewarded_at": decision.rewarded_at, "clicked": decision.clicked}
 
     # ----------------------------------------------------------------------------- reload
 
