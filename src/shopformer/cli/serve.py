@@ -9,6 +9,7 @@ import typer
 
 from shopformer.cli.common import PseudonymiseOpt, console, pseudonymiser, reports_errors
 from shopformer.errors import ConfigError
+from shopformer.serve.limits import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT_S
 
 DEFAULT_STORE = Path("shopformer-output/serve/events.sqlite")
 DEFAULT_AUDIT_LOG = Path("shopformer-output/serve/audit.jsonl")
@@ -64,6 +65,12 @@ def serve(
         int,
         typer.Option("--max-batch", min=1, help="Most recommendation requests scored in one model call (1: no micro-batching)."),
     ] = 64,
+    max_in_flight: Annotated[
+        int, typer.Option("--max-in-flight", min=1, help="Requests served at once; more wait for a slot (load shedding).")
+    ] = DEFAULT_MAX_IN_FLIGHT,
+    max_wait_ms: Annotated[
+        float, typer.Option("--max-wait-ms", min=0.0, help="How long a request waits for a slot before a 503 with Retry-After.")
+    ] = DEFAULT_MAX_WAIT_S * 1000,
     actions: Annotated[
         Optional[Path], typer.Option("--actions", help="The shop's actions YAML: enables POST /v1/users/{id}/next-best-action.")
     ] = None,
@@ -85,7 +92,8 @@ def serve(
         service = Service.open(bundle, store, threads=threads, access=access, max_batch=max_batch, bundle_root=bundle_root,
                                retention_days=retention_days, pseudonymiser=pseudonymiser(pseudonymise_key),
                                actions=actions, decision_log=decision_log)
-    app = create_app(service, max_body_bytes=int(max_body_mb * 1024 * 1024))
+    app = create_app(service, max_body_bytes=int(max_body_mb * 1024 * 1024), max_in_flight=max_in_flight,
+                     max_wait_s=max_wait_ms / 1000)
     console.print(f"Serving {service.engine.version} on http://{host}:{port} (store: {service.store.location}"
                   f"{'' if access.open else f', {len(access.keys.keys)} API key(s)'}; audit log {audit_log}); docs at http://{host}:{port}/docs")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -25,7 +25,7 @@ from shopformer.errors import ShopformerError
 from shopformer.policy.log import OutcomeConflict
 from shopformer.serve.access import AccessControl, AccessDenied, RateLimited
 from shopformer.serve.engine import Engine, Recommendation, UnavailableError
-from shopformer.serve.limits import BodySizeLimit, RequestMetrics
+from shopformer.serve.limits import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT_S, AdmissionLimit, BodySizeLimit, RequestMetrics
 from shopformer.serve.schemas import (
     MAX_K,
     ErrorOut,
@@ -49,7 +49,7 @@ from shopformer.serve.schemas import (
 )
 from shopformer.serve.service import Service
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_IN_FLIGHT", "DEFAULT_MAX_WAIT_S", "create_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +65,10 @@ def _error(status: int, error: str, detail: Any, hint: str | None = None) -> JSO
     return JSONResponse({"error": error, "detail": detail, "hint": hint}, status_code=status)
 
 
-def create_app(service: Service, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
-    """The ASGI application serving `service`."""
+def create_app(service: Service, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, max_wait_s: float = DEFAULT_MAX_WAIT_S) -> FastAPI:
+    """The ASGI application serving `service`; past `max_in_flight` concurrent requests, one waits
+    at most `max_wait_s` for a slot before a 503 (load shedding)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -80,6 +82,7 @@ def create_app(service: Service, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     _add_error_handlers(app)
     _add_routes(app, service)
     app.add_middleware(RequestMetrics, metrics=service.metrics)
+    app.add_middleware(AdmissionLimit, metrics=service.metrics, max_in_flight=max_in_flight, max_wait_s=max_wait_s)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     return app
 

@@ -1,4 +1,4 @@
-"""Two plain ASGI middlewares: the request-body size limit (413) and per-route request metrics.
+"""Plain ASGI middlewares: the request-body size limit (413), load shedding (503) and per-route request metrics.
 
 Plain ASGI rather than Starlette's `BaseHTTPMiddleware`: they add no task or copy per request,
 which matters at a few milliseconds per recommendation.
@@ -6,21 +6,25 @@ which matters at a few milliseconds per recommendation.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
 
 from shopformer.serve.metrics import Metrics
 
-__all__ = ["BodySizeLimit", "RequestMetrics"]
+__all__ = ["DEFAULT_MAX_IN_FLIGHT", "DEFAULT_MAX_WAIT_S", "AdmissionLimit", "BodySizeLimit", "RequestMetrics"]
+
+#: Load shedding: requests served at once, and how long one more waits for a slot before a 503.
+DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT_S = 64, 0.5
 
 Scope = dict[str, Any]
 
 
-async def _send_json(send, status: int, body: dict[str, Any]) -> None:
+async def _send_json(send, status: int, body: dict[str, Any], headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
     payload = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *headers]})
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -66,6 +70,45 @@ class BodySizeLimit:
                 raise
         if exceeded and not started:
             await _send_json(send, 413, self._too_large())
+
+
+class AdmissionLimit:
+    """Load shedding: at most `max_in_flight` requests are served at once, and a request waits at most
+    `max_wait_s` for a slot; past that it gets 503 with `Retry-After` instead of joining a queue that
+    grows without bound. The latency of admitted requests then stays bounded under any overload.
+    `/healthz` and `/metrics` are never shed: they are how an overloaded service is watched."""
+
+    EXEMPT = frozenset({"/healthz", "/metrics"})
+
+    def __init__(self, app, metrics: Metrics, max_in_flight: int, max_wait_s: float, retry_after_s: int = 1) -> None:
+        self.app, self.metrics = app, metrics
+        self.max_in_flight, self.max_wait_s, self.retry_after_s = max_in_flight, max_wait_s, retry_after_s
+        self._slots: asyncio.Semaphore | None = None  # made on the serving event loop, at the first request
+
+    async def _admitted(self) -> bool:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_in_flight)
+        if not self._slots.locked():
+            await self._slots.acquire()  # a free slot: no timer, no task
+            return True
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.max_wait_s)
+            return True
+        except TimeoutError:
+            return False
+
+    async def __call__(self, scope: Scope, receive, send) -> None:
+        if scope["type"] != "http" or scope.get("path") in self.EXEMPT:
+            return await self.app(scope, receive, send)
+        if not await self._admitted():
+            self.metrics.shed += 1
+            body = {"error": "overloaded", "detail": f"more than {self.max_in_flight} requests in flight for "
+                    f"{self.max_wait_s * 1000:g} ms", "hint": f"retry after {self.retry_after_s} s"}
+            return await _send_json(send, 503, body, ((b"retry-after", str(self.retry_after_s).encode()),))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._slots.release()
 
 
 class RequestMetrics:

@@ -54,6 +54,8 @@ class Metrics:
         self.batch_sizes = _Histogram(BATCH_BUCKETS)
         self.events: dict[str, int] = defaultdict(int)
         self.reloads = 0
+        #: Requests answered 503 by load shedding (they never reach the routes).
+        self.shed = 0
         self.model_version = ""
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -81,6 +83,8 @@ class Metrics:
                   *self.batch_sizes.lines("shopformer_recommend_batch_size", ""),
                   "# HELP shopformer_reloads_total Bundles swapped in since start.",
                   "# TYPE shopformer_reloads_total counter", f"shopformer_reloads_total {self.reloads}",
+                  "# HELP shopformer_shed_total Requests answered 503 because too many were in flight.",
+                  "# TYPE shopformer_shed_total counter", f"shopformer_shed_total {self.shed}",
                   "# HELP shopformer_model_info The bundle being served.", "# TYPE shopformer_model_info gauge",
                   f'shopformer_model_info{{version="{_escape(self.model_version)}"}} 1']
         for name, value in (extra_gauges or {}).items():
