@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ def write_log(path: Path, decisions: int) -> None:
     rng = np.random.default_rng(0)
     for n in range(decisions):
         kinds, times = (["view", "cart"], [0, 3600]) if n % 2 else (["view"], [0])
-        choice = decider.decide(f"u{n}", state_features(kinds, times, now=7200 + int(rng.integers(0, 10**6))), now=1e6 + n)
+        choice = decider.decide(f"u{n}", state_features(kinds, times, now=7200 + int(rng.integers(0, 100_000))), now=1e6 + n)
         won = rng.random() < (0.4 if choice.decision.action == "cart-reminder" else 0.05)
         decider.record_outcome(choice.decision.decision_id, 5.0 * won)
 
@@ -46,7 +47,15 @@ def test_policy_evaluate_names_what_is_wrong(tmp_path):
     write_log(tmp_path / "few.sqlite", 5)
     few = runner.invoke(app, ["policy", "evaluate", str(tmp_path / "few.sqlite"), "--actions", str(EXAMPLE)])
     assert few.exit_code != 0 and "at least 20 decisions with an outcome; the log has 5" in few.output
-    assert "Traceback" not in missing.output + few.output
+    write_log(tmp_path / "short.sqlite", 25)
+    short = runner.invoke(app, ["policy", "evaluate", str(tmp_path / "short.sqlite"), "--actions", str(EXAMPLE),
+                                "--train-share", "0.9"])
+    assert short.exit_code != 0 and "at least 10 rounds to learn on and 10 to value on" in short.output
+    not_a_log = tmp_path / "events.sqlite"
+    sqlite3.connect(not_a_log).execute("CREATE TABLE events (x)").connection.commit()
+    wrong = runner.invoke(app, ["policy", "evaluate", str(not_a_log), "--actions", str(EXAMPLE)])
+    assert wrong.exit_code != 0 and "not a decision log" in wrong.output
+    assert "Traceback" not in missing.output + few.output + short.output + wrong.output
 
 
 def test_benchmark_simulate_writes_streams_then_reads_a_peer(tmp_path):

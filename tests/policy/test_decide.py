@@ -99,7 +99,24 @@ def test_an_outcome_is_set_once_and_unknown_decisions_are_not_found(tmp_path):
         decider.record_outcome(decision.decision_id, 1.0)
     with pytest.raises(LookupError, match="no decision 'nope'"):
         decider.record_outcome("nope", 1.0)
-    assert decider.log.forget("u") == 1 and decider.log.decisions() == []
+    assert decider.log.forget("u") == 1
+    erased = decider.log.decisions()[0]
+    assert (erased.user_id, erased.context, erased.action) == ("", {}, decision.action)
+
+
+def test_forgetting_a_user_keeps_what_they_cost_against_the_budget(tmp_path):
+    decider = NextBestAction(actions(budget={"amount": 1.0, "days": 1}), DecisionLog(tmp_path / "d.sqlite"), seed=0)
+    coupons_pay(decider)
+    spent = 0.0
+    for n in range(5):
+        decision = decider.decide("u1", CARTED, now=DAY + n).decision
+        decider.record_outcome(decision.decision_id, 1.0)
+        spent += decision.cost
+    decider.log.forget("u1")
+    spent += sum(decider.decide("u2", CARTED, now=DAY + 10 + n).decision.cost for n in range(5))
+    assert spent <= 1.0 + 1e-9
+    reopened = NextBestAction(actions(), DecisionLog(tmp_path / "d.sqlite"), seed=0)
+    assert reopened.replayed == 0  # an erased user's decisions teach nothing
 
 
 @pytest.mark.parametrize("policy", ["linucb", "linear-thompson", "neural-linear-thompson", "epsilon-greedy"])
@@ -118,16 +135,17 @@ def test_a_slate_is_picked_from_the_candidates_and_learns_from_clicks(tmp_path):
     vectors = np.random.default_rng(0).normal(size=(12, 4))
     candidates = Candidates(["a", "b", "c", "d"], np.array([2, 3, 4, 5]), np.array([0.4, 0.3, 0.2, 0.1]), np.array([6, 7]))
     decider = NextBestAction(config, DecisionLog(tmp_path / "d.sqlite"), seed=0)
-    decider.use_item_vectors(vectors, "bundle@1")
+    decider.use_item_vectors(vectors, "bundle@1", [])
     slate = next(c.decision for c in iter(lambda: decider.decide("u", IDLE, now=DAY, candidates=candidates), None)
                  if c.decision.action == "for-you")
     assert len(slate.slate["items"]) == 2 and set(slate.slate["items"]) <= {"a", "b", "c", "d"}
     decider.record_outcome(slate.decision_id, 1.0, clicked=slate.slate["items"][:1])
     assert decider.slates.bandit.count == 2 and decider.slates.bandit.moment.any()
     reopened = NextBestAction(config, DecisionLog(tmp_path / "d.sqlite"), seed=0)
-    reopened.use_item_vectors(vectors, "bundle@1")
+    reopened.use_item_vectors(vectors, "bundle@1", reopened.log.decisions(with_outcome=True))
     np.testing.assert_allclose(reopened.slates.bandit.moment, decider.slates.bandit.moment, atol=1e-5)
-    reopened.use_item_vectors(vectors, "bundle@2")  # another bundle's vectors: its slates start afresh
+    # Another bundle's vectors: its slates start afresh.
+    reopened.use_item_vectors(vectors, "bundle@2", reopened.log.decisions(with_outcome=True))
     assert reopened.slates.bandit.count == 0
 
 

@@ -147,7 +147,7 @@ def test_forgetting_a_user_leaves_no_trace_even_after_a_restart(client, bundles,
     forgotten = client.delete(f"/v1/users/{user}").json()
     assert forgotten == {"user_id": user, "deleted_events": 1, "erased_from": ["event store", "user state", "bundle history"]}
     assert client.get(f"/v1/users/{user}/export").json() == {"user_id": user, "stored_events": [], "model_history": [],
-                                                             "forgotten": True}
+                                                             "forgotten": True, "decisions": []}
     assert client.get(f"/v1/users/{user}/events").json()["events"] == []
     assert client.get(f"/v1/users/{user}/state").json() == {"user_id": user, "known": False, "recent_items": []}
     assert client.get(f"/v1/users/{user}/recommendations").json()["source"] == "popular"

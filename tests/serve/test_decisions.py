@@ -58,6 +58,8 @@ def test_a_decision_then_its_outcome(served, bundles):
         assert client.post("/v1/decisions/nope/outcome", json={"reward": 1}).status_code == 404
         bad = client.post(f"/v1/decisions/{body['decision_id']}/outcome", json={"reward": "lots"})
         assert bad.status_code == 422 and "reward" in str(bad.json()["detail"])
+        exported = client.get(f"/v1/users/{user}/export").json()["decisions"]
+        assert body["decision_id"] in {d["decision_id"] for d in exported} and all(d["user_id"] == user for d in exported)
         erased = client.delete(f"/v1/users/{user}").json()
         assert "decision log" in erased["erased_from"]
     assert [d for d in DecisionLog(log_path).decisions() if d.user_id == user] == []

@@ -155,7 +155,8 @@ RETENTION_RULES = {
 def run_retention(shop_dir: str | Path, *, train_users: int = 1000, replicas: int = 4, explore: float = 0.3,
                   gamma: float = 0.95, seed: int = 0) -> dict[str, Any]:
     """Fitted Q iteration against the myopic policy (the same regression with gamma 0) and rules, on
-    held-out demo-shop users: mean reward per user over the horizon, paired bootstrap CIs against myopic."""
+    held-out demo-shop users: mean reward per user over the horizon, paired bootstrap CIs (over users)
+    against myopic."""
     from shopformer.policy.retention import HORIZON, retention_users, rollout
     from shopformer.policy.rl import fitted_q_iteration
 
@@ -174,11 +175,14 @@ def run_retention(shop_dir: str | Path, *, train_users: int = 1000, replicas: in
     totals = {name: rollout(test, choose, seed=seed + 2)[0] for name, choose in policies.items()}
     myopic = totals["myopic (FQI, gamma 0)"]
     rng = np.random.default_rng(seed + 3)
-    draws = [rng.integers(0, len(myopic), len(myopic)) for _ in range(1000)]
+    n_users = len(order) - train_users
+    # Replicas of one user share their hidden traits: the bootstrap resamples users, each with all its replicas.
+    draws = [rng.integers(0, n_users, n_users) for _ in range(1000)]
     out = {}
     for name, total in totals.items():
         difference = total - myopic
-        boot = [difference[d].mean() for d in draws]
+        per_user = difference.reshape(replicas, n_users).mean(0)
+        boot = [per_user[d].mean() for d in draws]
         out[name] = {"mean_reward_per_user": round(float(total.mean()), 3),
                      "minus_myopic": round(float(difference.mean()), 3),
                      "minus_myopic_95ci": [round(float(v), 3) for v in np.percentile(boot, [2.5, 97.5])]}

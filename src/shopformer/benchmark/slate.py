@@ -56,6 +56,7 @@ def _candidates(model: Shopformer, users: list[str], n: int) -> tuple[np.ndarray
     scores = model.score_histories(histories).numpy()
     scores[:, :FIRST_CODE] = -np.inf
     rows = [histories.items[histories.offsets[i]:histories.offsets[i + 1]] for i in range(len(users))]
+    rows = [row[row >= FIRST_CODE] for row in rows]  # as the service passes them: known items only
     for row, history in enumerate(rows):
         scores[row, history] = -np.inf
     top = np.argsort(-scores, axis=1)[:, :n]

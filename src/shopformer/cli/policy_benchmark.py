@@ -81,7 +81,7 @@ def simulate_benchmark(
     rounds: Annotated[int, typer.Option("--rounds", min=200, help="Decisions per stream.")] = 100_000,
     streams_only: Annotated[bool, typer.Option("--streams-only", help="Only write the streams, for peers to play.")] = False,
     peer: Annotated[Optional[list[str]], typer.Option("--peer", help="NAME=FILE with {seed}: a peer's actions per stream.")] = None,
-    users: Annotated[int, typer.Option("--users", min=50, help="Customers of the generated demo shop.")] = 2000,
+    users: Annotated[int, typer.Option("--users", min=50, help="Customers of the demo shop, when the folder has none yet.")] = 2000,
 ) -> None:
     """Regret of every next-best-action policy against the oracle, rules and peers on the demo-shop simulator."""
     from shopformer.benchmark.simulation import plot_regret, run_retention, run_simulation, write_streams
@@ -90,7 +90,7 @@ def simulate_benchmark(
 
     seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     streams = [work / f"stream_{s}.npz" for s in seed_list]
-    if streams_only or not all(p.exists() for p in streams):
+    if streams_only or not all(p.exists() and _rounds_in(p) == rounds for p in streams):
         with console.status(f"Writing {len(seed_list)} streams of {rounds:,} decisions to {work}"):
             write_streams(work / "shop", work, seed_list, rounds=rounds, config=DemoShopConfig(n_users=users))
     if streams_only:
@@ -108,6 +108,13 @@ def simulate_benchmark(
         console.print(f"[green]Results written to {json_out}[/]")
     if plot is not None:
         console.print(f"[green]Regret curves drawn in {plot_regret(result, plot)}[/]")
+
+
+def _rounds_in(stream: Path) -> int:
+    import numpy as np
+
+    with np.load(stream) as data:
+        return len(data["rewards"])
 
 
 def _regret_table(result: dict) -> Table:
@@ -146,7 +153,7 @@ def slate_benchmark(
     work: Annotated[Path, typer.Option("--work", help="Folder of the demo shop.")],
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the results JSON.")],
     rounds: Annotated[int, typer.Option("--rounds", min=100, help="Slates shown.")] = 20_000,
-    users: Annotated[int, typer.Option("--users", min=50, help="Customers of the generated demo shop.")] = 2000,
+    users: Annotated[int, typer.Option("--users", min=50, help="Customers of the demo shop, when the folder has none yet.")] = 2000,
     train_minutes: Annotated[float, typer.Option("--train-minutes", min=0.05, help="Training budget of the model.")] = 3.0,
 ) -> None:
     """Clicks of slates chosen by the slate bandit over the behaviour model's candidates, against the

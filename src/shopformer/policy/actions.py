@@ -104,7 +104,8 @@ class ActionConfig(StrictConfig):
 
     config_name: ClassVar[str] = "actions"
     policy: Literal["linucb", "linear-thompson", "neural-linear-thompson", "epsilon-greedy"] = "linucb"
-    #: A floor under every allowed action's probability, so later off-policy evaluation can re-weight any policy.
+    #: A floor under every allowed action's probability, so later off-policy evaluation can re-weight any policy
+    #: (epsilon-greedy explores at the larger of this and its own epsilon, 0.1).
     exploration: float = Field(0.01, ge=0, le=1)
     #: Add the task models' intent, propensity and churn probabilities to the state (the bundle needs prediction heads).
     use_predictions: bool = False

@@ -79,21 +79,14 @@ class NextBestAction:
         self.costs = np.array([a.cost for a in config.actions])
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
-        self.replayed = 0
-        for decision in log.decisions(with_outcome=True):
-            if decision.action in config.names:  # actions removed from the config since are not learned
-                self._learn(decision)
-                self.replayed += 1
+        self.replayed = sum(self._learn(decision) for decision in log.decisions(with_outcome=True))
         self.slates: SlatePolicy | None = None
 
-    @property
-    def has_slates(self) -> bool:
-        return any(a.kind == "slate" for a in self.config.actions)
-
-    def use_item_vectors(self, item_vectors: np.ndarray, model_version: str) -> None:
-        """Starts the slate policy on a bundle's item vectors, replaying the clicks on that bundle's slates."""
+    def use_item_vectors(self, item_vectors: np.ndarray, model_version: str, decisions: list[Decision]) -> None:
+        """Starts the slate policy on a bundle's item vectors, replaying the clicks on that bundle's slates
+        among `decisions` (the log's decisions with outcomes, read by the caller)."""
         slates = SlatePolicy(item_vectors, model_version)
-        for decision in self.log.decisions(with_outcome=True):
+        for decision in decisions:
             if decision.slate and decision.clicked is not None and decision.slate["model_version"] == model_version:
                 slates.learn(np.array(decision.slate["features"]), np.isin(decision.slate["items"], decision.clicked))
         with self._lock:
@@ -102,13 +95,16 @@ class NextBestAction:
     def decide(self, user_id: str, state: dict[str, float], now: float | None = None,
                candidates: Candidates | None = None) -> Choice:
         """Chooses, logs and returns one action for `user_id` in `state` (see `policy.state`); a slate
-        action picks its items from `candidates` with the slate policy."""
+        action picks its items from `candidates` with the slate policy, and is not allowed without them."""
         now = time.time() if now is None else now
         failed = self.config.failed_rules(state)
         reasons: list[str] = []
 
-        def choose(room: Room) -> tuple[str, float, dict[str, float], str, dict | None]:
+        def choose(room: Room) -> tuple[str, float, dict[str, float], str, dict | None, list[str]]:
             blocked = room.allowed(self.config)
+            for action in self.config.actions:
+                if action.kind == "slate" and blocked[action.name] is None and not self._can_fill(candidates):
+                    blocked[action.name] = "no candidate items for a slate"
             allowed = np.array([not failed[a] and blocked[a] is None for a in self.config.names])
             allowed[self.config.names.index(self.config.fallback)] = True
             with self._lock:
@@ -116,24 +112,28 @@ class NextBestAction:
                 probs = choice_probabilities(self.bandit, context, self.costs, allowed, self.exploration)[0]
                 pick = int(self._rng.choice(len(probs), p=probs / probs.sum()))
                 action = self.config.actions[pick]
-                slate = self._slate(candidates, action.size or 10) if action.kind == "slate" else None
-            reasons.extend(self._reasons(failed, blocked, probs, pick))
-            return action.name, float(probs[pick]), state, self.version, slate
+                slate = self._slate(candidates, action) if action.kind == "slate" else None
+            reasons.extend(self._reasons(failed, blocked, probs, pick, int(allowed.sum())))
+            names = [name for name, ok in zip(self.config.names, allowed) if ok]
+            return action.name, float(probs[pick]), state, self.version, slate, names
 
         return Choice(self.log.decide(user_id, self.config, now, choose), reasons)
 
-    def _slate(self, candidates: Candidates | None, size: int) -> dict | None:
-        if candidates is None or self.slates is None or not candidates.item_ids:
-            return None
-        chosen, features = self.slates.propose(candidates.scores, candidates.codes, candidates.history, size)
+    def _can_fill(self, candidates: Candidates | None) -> bool:
+        return candidates is not None and self.slates is not None and bool(candidates.item_ids)
+
+    def _slate(self, candidates: Candidates, action) -> dict:
+        n = action.candidates or len(candidates.item_ids)  # this action's own share of the model's top items
+        chosen, features = self.slates.propose(candidates.scores[:n], candidates.codes[:n], candidates.history, action.size or 10)
         return {"items": [candidates.item_ids[i] for i in chosen], "features": np.round(features, 6).tolist(),
                 "model_version": self.slates.model_version}
 
-    def _reasons(self, failed: dict[str, list[str]], blocked: dict[str, str | None], probs: np.ndarray, pick: int) -> list[str]:
+    def _reasons(self, failed: dict[str, list[str]], blocked: dict[str, str | None], probs: np.ndarray, pick: int,
+                 n_allowed: int) -> list[str]:
         out = [f"{name} not eligible: {', '.join(rules)} does not hold" for name, rules in failed.items() if rules]
         out += [f"{name} not allowed now: {why}" for name, why in blocked.items() if why and not failed[name]]
         chosen = self.config.names[pick]
-        out.append(f"chose {chosen} with probability {probs[pick]:.3f} among {int((probs > 0).sum())} allowed actions "
+        out.append(f"chose {chosen} with probability {probs[pick]:.3f} among {n_allowed} allowed actions "
                    f"(learned from {int(self.bandit.counts[pick])} outcomes of {chosen})")
         return out
 
@@ -142,7 +142,7 @@ class NextBestAction:
         """Stores the decision's outcome (and which of a slate's items were clicked) and learns from it at once."""
         before = self.log.get(decision_id)
         decision = self.log.record_outcome(decision_id, reward, time.time() if now is None else now, clicked)
-        if before.reward is None and decision.action in self.config.names:
+        if before.reward is None:
             self._learn(decision)
             slate, slates = decision.slate, self.slates
             if slate and clicked is not None and slates is not None and slate["model_version"] == slates.model_version:
@@ -150,7 +150,12 @@ class NextBestAction:
                     slates.learn(np.array(slate["features"]), np.isin(slate["items"], clicked))
         return decision
 
-    def _learn(self, decision: Decision) -> None:
+    def _learn(self, decision: Decision) -> bool:
+        """Learns from one outcome; False for decisions this config cannot read: an action removed since,
+        a context without the features it uses (e.g. from before `use_predictions`), an erased user's."""
+        if decision.action not in self.config.names or any(f not in decision.context for f in self.config.features):
+            return False
         with self._lock:
-            self.bandit.update(context_vector(decision.context, self.config.features), np.array([self.config.names.index(decision.action)]),
-                               np.array([decision.reward]))
+            self.bandit.update(context_vector(decision.context, self.config.features),
+                               np.array([self.config.names.index(decision.action)]), np.array([decision.reward]))
+        return True

@@ -25,7 +25,7 @@ class NeuralLinearThompson:
                  ridge: float = 1.0, seed: int | None = 0) -> None:
         self.n_actions, self.dim, self.hidden, self.epochs, self.ridge = n_actions, dim, hidden, epochs, ridge
         self.seed = seed
-        self._next_fit = first_fit
+        self._next_fit, self._rounds = first_fit, 0
         self._data: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._net: nn.Sequential | None = None
         self._mean, self._std = np.zeros(dim), np.ones(dim)
@@ -51,7 +51,8 @@ class NeuralLinearThompson:
     def update(self, context: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> NeuralLinearThompson:
         context, actions, rewards = np.atleast_2d(context), np.atleast_1d(actions), np.atleast_1d(rewards).astype(float)
         self._data.append((context, actions, rewards))
-        if sum(len(a) for _, a, _ in self._data) >= self._next_fit:
+        self._rounds += len(actions)
+        if self._rounds >= self._next_fit:
             self._fit()
         else:
             self.linear.update(self.features(context), actions, rewards)
@@ -80,8 +81,9 @@ def _train(net: nn.Sequential | None, x: np.ndarray, actions: np.ndarray, reward
     """Fits (warm-started from `net`) the reward of each taken action by squared error."""
     generator = torch.Generator().manual_seed(seed if seed is not None else int(np.random.SeedSequence().entropy % 2**31))
     if net is None:
-        torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
-        net = nn.Sequential(nn.Linear(x.shape[1], 64), nn.ReLU(), nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, n_actions))
+        with torch.random.fork_rng():  # seeds the initial weights without touching the caller's global generator
+            torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
+            net = nn.Sequential(nn.Linear(x.shape[1], 64), nn.ReLU(), nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, n_actions))
     optimiser = torch.optim.Adam(net.parameters(), lr=3e-3)
     xs, ys = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(rewards, dtype=torch.float32)
     taken = torch.as_tensor(actions, dtype=torch.long)

@@ -14,8 +14,9 @@ from shopformer.data.bandit import BanditLog
 
 __all__ = ["REGULARISATION_GRID", "cross_fitted_rewards"]
 
-#: Inverse L2 strengths tried for each slot's model, chosen by cross-validated log-loss on the log itself
-#: (the smallest is close to the per-slot click rate alone: sparse clicks often support no more).
+#: Inverse L2 strengths tried for each slot's model, chosen by cross-validated log-loss (clicks) or squared
+#: error on the log itself (the smallest is close to the per-slot click rate alone: sparse clicks often
+#: support no more).
 REGULARISATION_GRID = (1e-4, 1e-2, 1.0, 100.0)
 
 
@@ -43,9 +44,10 @@ def _slot_model(features: np.ndarray, rewards: np.ndarray, groups: np.ndarray, g
 def cross_fitted_rewards(log: BanditLog, *, folds: int = 3, seed: int = 0, groups: np.ndarray | None = None,
                          grid: Sequence[float] = REGULARISATION_GRID) -> np.ndarray:
     """(rounds, actions, slots) expected rewards: one logistic (clicks) or ridge (any other reward)
-    regression per slot on context + action features, each round predicted by a model fitted without it, whose L2 strength
-    was chosen by cross-validated log-loss inside that model's own training rounds. `groups` (e.g.
-    the source row of each bootstrap copy) keeps copies of one round on one side of every split."""
+    regression per slot on context + action features, each round predicted by a model fitted without
+    it, whose L2 strength was chosen by cross-validated log-loss (squared error) inside that model's
+    own training rounds. `groups` (e.g. the source row of each bootstrap copy) keeps copies of one
+    round on one side of every split."""
     groups = np.arange(log.n_rounds) if groups is None else np.asarray(groups)
     out = np.zeros((log.n_rounds, log.n_actions, log.len_list))
     for train, held in GroupKFold(folds, shuffle=True, random_state=seed).split(log.actions, groups=groups):

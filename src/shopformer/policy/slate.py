@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from shopformer.data.codes import FIRST_CODE
+
 __all__ = ["SlateBandit", "SlateFeatures", "SlatePolicy"]
 
 
@@ -26,10 +28,11 @@ class SlateFeatures:
 
     def __init__(self, item_vectors: np.ndarray, *, components: int = 8) -> None:
         vectors = np.asarray(item_vectors, dtype=np.float64)
-        centred = vectors - vectors.mean(0)
-        _, _, basis = np.linalg.svd(centred[np.abs(centred).sum(1) > 0], full_matrices=False)
+        real = np.arange(len(vectors)) >= FIRST_CODE  # the padding and unknown rows stay out of the mean and basis
+        centred = vectors - vectors[real].mean(0)
+        _, _, basis = np.linalg.svd(centred[real], full_matrices=False)
         projected = centred @ basis[:components].T
-        self.items = projected / (projected.std(0) + 1e-9)
+        self.items = projected / (projected[real].std(0) + 1e-9)
         self.dim = 2 + 2 * self.items.shape[1]
 
     def taste(self, history: np.ndarray) -> np.ndarray:

@@ -1,7 +1,9 @@
 """A user's state as the next-best-action layer reads it: a few numbers from the recent events.
 
 The same features are computed from the service's in-memory history and from a log (the
-simulator), so a policy learned on one reads the other. With `use_predictions` in the actions
+simulator), so a policy learned on one reads the other. The service reads the recent events it keeps
+for the user (the model's last `max_len`, 50 by default: bundle history plus ingested events), so
+counts there stop at that window; the simulator reads everything before the visit. With `use_predictions` in the actions
 file, the task models' probabilities join them (`PREDICTION_FEATURES`). `context_vector` is what
 the bandits see: an intercept, counts on a log scale, recencies in log-hours, probabilities as they are.
 """

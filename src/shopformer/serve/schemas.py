@@ -146,6 +146,8 @@ class ExportOut(BaseModel):
     #: The recent events the model reads for the user: the bundle's history plus ingested events.
     model_history: list[dict[str, Any]]
     forgotten: bool
+    #: The user's next-best-action decisions (with `--actions`): action, propensity, context, outcome.
+    decisions: list[dict[str, Any]] = []
 
 
 class PurgeIn(_Request):

@@ -10,6 +10,7 @@ new bundle is loaded and warmed up beside the old one and swapped in by replacin
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -53,6 +54,7 @@ class Service:
         self.engine, self.store = engine, store
         #: The next-best-action layer (None: the service was started without an actions file).
         self.actions = actions
+        self._forgets = 0  # erasures so far: a decision that raced one reads the user's state again
         self.threads, self.access, self.text_cache_dir = threads, access or AccessControl(), text_cache_dir
         #: `POST /v1/admin/reload` loads bundles under this folder only (default: the served bundle's parent).
         self.bundle_root = (bundle_root or engine.bundle_dir.parent).resolve()
@@ -160,6 +162,7 @@ class Service:
             if self.actions is not None:
                 await self._in_store(self.actions.log.forget, user_id)
             self.engine.states.forget(user_id)
+            self._forgets += 1
         return deleted
 
     async def export(self, user_id: str) -> dict[str, Any]:
@@ -170,13 +173,18 @@ class Service:
         history = [{"item_id": engine.item_ids[item] or None, "event_type": names[kind] if kind < len(names) else None,
                     "timestamp": int(at) if engine.states.uses_times else None}
                    for item, kind, at in zip(items.tolist(), types.tolist(), times.tolist())]
+        decisions = [] if self.actions is None else await self._in_store(
+            functools.partial(self.actions.log.decisions, user_id=stored))
         return {"user_id": user_id, "stored_events": await self._in_store(self.store.user_events, stored),
-                "model_history": history, "forgotten": engine.states.is_forgotten(stored)}
+                "model_history": history, "forgotten": engine.states.is_forgotten(stored),
+                "decisions": [{**dataclasses.asdict(d), "slate": d.slate and d.slate["items"]} for d in decisions]}
 
     async def purge(self, before: int) -> int:
         """Deletes stored events older than `before` and rebuilds the users' states without them."""
         async with self._write_lock:
             deleted = await self._in_store(self.store.purge_before, before)
+            if self.actions is not None:
+                await self._in_store(self.actions.log.purge_before, before)
             if deleted:
                 await self._in_store(self.engine.restore, self.store)
         logger.info("retention: %d stored events before %d purged", deleted, before)
@@ -256,7 +264,8 @@ class Service:
             return None
         engine, result = await self.recommend_user(user_id, max(sizes), True, None)
         if decider.slates is None or decider.slates.model_version != engine.version:
-            await self._in_model(lambda: decider.use_item_vectors(engine.model.item_vectors(), engine.version))
+            decisions = await self._in_store(functools.partial(decider.log.decisions, with_outcome=True))
+            await self._in_model(lambda: decider.use_item_vectors(engine.model.item_vectors(), engine.version, decisions))
         codes = np.array([engine.item_codes[i] for i in result.item_ids], dtype=np.int64)
         history = engine.states.history(self.stored_id(user_id))[0]
         return Candidates(result.item_ids, codes, np.array(result.scores), history[history >= FIRST_CODE])
@@ -273,13 +282,19 @@ class Service:
         missing = [task for task in PREDICTION_FEATURES if not isinstance(predicted.get(task), int | float)]
         return [f"no {', '.join(missing)} prediction for this user: 0 used"] if missing else []
 
-    async def next_best_action(self, user_id: str) -> dict[str, Any]:
-        """Chooses, logs (durably, before returning) and describes one action for the user."""
-        decider, now = self._decider(), time.time()
+    async def _decision_inputs(self, decider: NextBestAction, user_id: str, now: float):
         state = self.user_state(user_id, now)
         notes = await self._with_predictions(state, user_id) if decider.config.use_predictions else []
-        candidates = await self._slate_candidates(decider, user_id)
-        choice = await self._in_store(decider.decide, self.stored_id(user_id), state, now, candidates)
+        return state, notes, await self._slate_candidates(decider, user_id)
+
+    async def next_best_action(self, user_id: str) -> dict[str, Any]:
+        """Chooses, logs (durably, before returning) and describes one action for the user."""
+        decider, now, forgets = self._decider(), time.time(), self._forgets
+        state, notes, candidates = await self._decision_inputs(decider, user_id, now)
+        async with self._write_lock:
+            if self._forgets != forgets:  # someone was erased meanwhile: read again, so no erased event is logged
+                state, notes, candidates = await self._decision_inputs(decider, user_id, now)
+            choice = await self._in_store(decider.decide, self.stored_id(user_id), state, now, candidates)
         action = decider.config.action(choice.decision.action)
         answer = {"user_id": user_id, "decision_id": choice.decision.decision_id, "action": action.name,
                   "kind": action.kind, "propensity": choice.decision.propensity, "cost": action.cost,
@@ -328,7 +343,7 @@ def _open_actions(actions: str | Path | None, decision_log: str | Path | None, s
     if actions is None:
         return None
     if decision_log is None:
-        if str(store).startswith("postgresql://"):
+        if str(store).startswith(("postgresql://", "postgres://")):
             raise ConfigError("with a postgresql:// store, give --decision-log FILE.sqlite for the decisions")
         decision_log = Path(store).with_name("decisions.sqlite")
     return NextBestAction(load_actions(actions), DecisionLog(decision_log))
