@@ -2,13 +2,15 @@
 
     .venv/bin/python benchmarks/serve_overload.py [--bundle DIR] [--seconds 10]
 
-Starts the real server twice on the same bundle (one torch thread): once with load shedding
+Starts the real server on the same bundle (one torch thread): once with load shedding
 (`--max-in-flight 8 --max-wait-ms 25`), once without (`--max-in-flight 100000`). At concurrency 8,
 32 and 128 the client (asyncio, raw keep-alive HTTP/1.1, from `serve_latency.py`) asks for
 recommendations (k=10, full catalog) of random known users for `--seconds`, and records every
-answer's status and latency. Reported per run and level: p50/p99 of the admitted (200) answers, the
-share shed (503), the admitted rate. Without `--bundle`, the Beauty bundle of `serve_latency.py`
-is used (trained there first if absent). Writes benchmarks/results/serve_overload.json.
+answer's status and latency. With shedding, clients either honour `Retry-After` (wait 1 s after a
+503) or retry at once (the worst case: rejections then cost the server's event loop too). Reported
+per run and level: p50/p99 of the admitted (200) answers, the share shed (503), the admitted rate.
+Without `--bundle`, the Beauty bundle of `serve_latency.py` is used (trained there first if absent).
+Writes benchmarks/results/serve_overload.json.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ from shopformer.predict.estimator import Shopformer
 from shopformer.runtime import machine_info, versions
 
 LEVELS = (8, 32, 128)
-RUNS = {"shedding (max 8 in flight, 25 ms wait)": ("--max-in-flight", "8", "--max-wait-ms", "25"),
-        "no shedding": ("--max-in-flight", "100000")}
+SHEDDING, NO_SHEDDING = ("--max-in-flight", "8", "--max-wait-ms", "25"), ("--max-in-flight", "100000")
+#: name: (server flags, whether clients wait Retry-After after a 503)
+RUNS = {"shedding, clients honour Retry-After": (SHEDDING, True),
+        "shedding, clients retry at once": (SHEDDING, False),
+        "no shedding": (NO_SHEDDING, False)}
 
 
-async def run_level(port: int, requests: list[bytes], concurrency: int, seconds: float) -> dict:
+async def run_level(port: int, requests: list[bytes], concurrency: int, seconds: float, honour: bool = False) -> dict:
     """Every answer's status and latency over `concurrency` connections for `seconds`."""
     connections = [await Connection.open(port) for _ in range(concurrency)]
     answers: list[tuple[int, float]] = []
@@ -43,6 +48,8 @@ async def run_level(port: int, requests: list[bytes], concurrency: int, seconds:
             status, _ = await connection.send(requests[position % len(requests)])
             answers.append((status, time.perf_counter() - started))
             position += concurrency
+            if status == 503 and honour:
+                await asyncio.sleep(1.0)  # the server's Retry-After
 
     started = time.perf_counter()
     await asyncio.gather(*(worker(c, i) for i, c in enumerate(connections)))
@@ -69,17 +76,19 @@ def main() -> None:
     store = WORK / "serve-overload" / "events.sqlite"
     store.parent.mkdir(parents=True, exist_ok=True)
     results = {}
-    for name, flags in RUNS.items():
+    for name, (flags, honour) in RUNS.items():
         process, port = start_server(bundle, store, *flags)
         try:
             asyncio.run(run_level(port, recommendation_requests(users, 200, rng), 4, 5))  # warm-up
-            results[name] = [asyncio.run(run_level(port, recommendation_requests(users, 5000, rng), level, args.seconds))
+            results[name] = [asyncio.run(run_level(port, recommendation_requests(users, 5000, rng), level, args.seconds, honour))
                              for level in LEVELS]
         finally:
             process.terminate()
             process.wait(30)
     report = {"benchmark": "admitted-request latency under overload, with and without load shedding",
-              "bundle": str(bundle), "runs": {name: list(flags) for name, flags in RUNS.items()},
+              "bundle": str(bundle),
+              "runs": {name: {"server_flags": list(flags), "clients_honour_retry_after": honour}
+                       for name, (flags, honour) in RUNS.items()},
               "seconds_per_level": args.seconds, "machine": machine_info(), "versions": versions(), "results": results}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "serve_overload.json").write_text(json.dumps(report, indent=1))
