@@ -152,6 +152,16 @@ def test_label_encoder_round_trips_ids_and_saves_as_json(tmp_path):
     assert loaded.transform(ids).tolist() == codes.tolist()
 
 
+def test_a_few_ids_and_many_ids_get_the_same_codes():
+    encoder = LabelEncoder().fit(pl.Series([f"u{i}" for i in range(1000)] + ["7"]))
+    few = ["u3", "nope", None, 7, "u999"]  # a list of at most 256: the dict lookup
+    many = pl.Series([str(v) if v is not None else None for v in few * 100])  # a Series: the Polars join
+    assert encoder.transform(few).tolist() * 100 == encoder.transform(many).tolist()
+    assert encoder.transform(few).dtype == np.int32
+    encoder.fit(pl.Series(["u3"]))  # a refit rebuilds the lookup
+    assert encoder.transform(["u3", "u999"]).tolist() == [2, 1]
+
+
 def test_label_encoder_from_classes_keeps_the_given_order():
     encoder = LabelEncoder.from_classes(["view", "cart", "purchase"])
     assert encoder.transform(["purchase", "view"]).tolist() == [4, 2]

@@ -176,6 +176,10 @@ def _as_string_series(values: pl.Series | np.ndarray | Iterable[str]) -> pl.Seri
     return pl.Series(list(values), dtype=pl.String)
 
 
+#: Up to this many ids, `LabelEncoder.transform` looks them up in a dict instead of a Polars join.
+_DICT_LOOKUP_MAX = 256
+
+
 class LabelEncoder:
     """Maps string ids to dense int32 codes laid out for an embedding table.
 
@@ -210,8 +214,19 @@ class LabelEncoder:
         """Number of codes including the two reserved ones: the size of an embedding table."""
         return len(self.classes_) + FIRST_CODE
 
+    def _codes_by_id(self) -> dict[str, int]:
+        # Built once per vocabulary (checked by identity, so a refit or reload rebuilds it).
+        cached = getattr(self, "_lookup", None)
+        if cached is None or cached[0] is not self.classes_:
+            self._lookup = (self.classes_, {c: code for code, c in enumerate(self.classes_.to_list(), FIRST_CODE)})
+        return self._lookup[1]
+
     def transform(self, values: pl.Series | np.ndarray | Iterable[str]) -> np.ndarray:
         """int32 codes of `values`; unseen or missing values get `UNKNOWN_CODE`."""
+        if isinstance(values, list | tuple) and len(values) <= _DICT_LOOKUP_MAX:
+            # A few ids (one request's user or items): a dict lookup, not a Polars join per call.
+            lookup = self._codes_by_id()
+            return np.array([UNKNOWN_CODE if v is None else lookup.get(str(v), UNKNOWN_CODE) for v in values], dtype=np.int32)
         known_codes = pl.int_range(FIRST_CODE, self.n_codes, dtype=pl.Int32, eager=True)
         codes = _as_string_series(values).replace_strict(
             self.classes_, known_codes, default=UNKNOWN_CODE, return_dtype=pl.Int32
