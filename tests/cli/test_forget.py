@@ -66,7 +66,7 @@ def test_the_user_is_gone_from_the_bundle_the_prepared_data_and_the_store(erased
     assert model.recommend(users=[user], k=3)["source"].to_list() == ["popular"] * 3
     with TestClient(create_app(Service.open(root / "bundle", root / "events.sqlite"))) as client:
         assert client.get(f"/v1/users/{user}/export").json() == {"user_id": user, "stored_events": [], "model_history": [],
-                                                                 "forgotten": True}
+                                                                 "forgotten": True, "decisions": []}
 
 
 def test_later_runs_leave_the_forgotten_user_out(erased):
