@@ -20,6 +20,7 @@ from shopformer.cli.privacy import privacy_app
 from shopformer.cli.privacy_benchmark import EXAMPLES as PRIVACY_BENCHMARK_EXAMPLES
 from shopformer.cli.privacy_benchmark import privacy_benchmark
 from shopformer.cli.quickstart import quickstart
+from shopformer.cli.score import SCORE_EXAMPLES, score
 from shopformer.cli.serve import SERVE_EXAMPLES, serve
 from shopformer.cli.tasks import (
     BENCHMARK_EXAMPLES,
@@ -53,6 +54,7 @@ app.command("quickstart")(quickstart)
 app.command("train", epilog=TRAIN_EXAMPLES)(train)
 app.command("evaluate")(evaluate)
 app.command("recommend")(recommend)
+app.command("score", epilog=SCORE_EXAMPLES)(score)
 app.command("serve", epilog=SERVE_EXAMPLES)(serve)
 app.command("train-tasks", epilog=TRAIN_TASKS_EXAMPLES)(train_tasks)
 app.command("predict", epilog=PREDICT_EXAMPLES)(predict)

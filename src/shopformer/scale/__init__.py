@@ -1,0 +1,1 @@
+"""Running Shopformer beyond one call: batch scoring of every user, streamed to files."""
