@@ -306,8 +306,7 @@ class Shopformer(FittedBehaviourModel):
         """
         self._check_fitted()
         prepared = data if isinstance(data, PreparedDataset) else prepare(data, PrepareConfig(dedupe_consecutive=False))
-        arrays = self._encoded_arrays(prepared)
-        all_histories, all_targets = arrays.last_item_cases()
+        all_histories, all_targets = self._encoded_arrays(prepared).last_item_cases()
         known = all_targets >= FIRST_CODE
         histories, targets = all_histories.rows(np.flatnonzero(known)), all_targets[known]
         if not len(targets):
