@@ -75,6 +75,19 @@ def test_iso8601_with_z_and_offsets(tmp_path):
     }
 
 
+def test_a_trailing_utc_or_gmt_word_is_utc(tmp_path):
+    # REES46 writes "2019-10-01 00:00:00 UTC"; database dumps often write "... UTC" or "...GMT".
+    path = write(tmp_path, csv(
+        "u1,i1,2024-03-01 09:00:00 UTC,view",
+        "u2,i1,2024-03-01 09:00:00UTC,view",
+        "u3,i1,2024-03-01 09:00:00 GMT,view",
+        "u4,i1,2024-03-01 09:00:00 CET,view",   # a zone name that is not UTC: quarantined, never guessed
+    ))
+    result = load_events(path, now=NOW)
+    check(result, rows=4, quarantined={"unparsable_timestamp": 1})
+    assert set(result.events.frame["timestamp"].to_list()) == {1_709_283_600}
+
+
 def test_strftime_pattern_time_format(tmp_path):
     path = write(tmp_path, csv("u1,i1,03/01/2024 09:00,view", "u1,i2,2024-03-01 09:00,view"))
     result = load_events(path, EventMapping(time_format="%m/%d/%Y %H:%M"), now=NOW)

@@ -9,12 +9,13 @@ from shopformer.data.formats import read_dataset
 from shopformer.data.ingest import ingest_files
 from shopformer.data.schema import EventLog
 from shopformer.data.synth import DemoShopConfig, generate_demo_shop
-from shopformer.errors import ConfigError, DataError
+from shopformer.errors import ConfigError
 from shopformer.tasks.base import TASKS
 from shopformer.tasks.examples import (
     DAY,
     TaskConfig,
     build_examples,
+    live_context,
     split_times,
     task_context,
 )
@@ -127,7 +128,11 @@ def test_bad_input_is_a_clear_error(demo):
         task_context(_log([("u", "i", t * DAY, "view") for t in range(4)], "day"), None, TaskConfig(horizon_days=2))
     with pytest.raises(ConfigError, match="timestamps"):
         task_context(_log([("u", "i", t, "view") for t in range(30)], "order"), None)
-    interleaved = _log([("u", "i", t * 600, "view") for t in range(3)]).frame.with_columns(
-        session_id=pl.Series(["a", "b", "a"]))
-    with pytest.raises(DataError, match="not contiguous"):
-        task_context(EventLog(interleaved), None)
+
+
+def test_an_interrupted_session_is_split_into_its_parts(caplog):
+    interleaved = _log([("u", "i", t * 600, "view") for t in range(4)]).frame.with_columns(
+        session_id=pl.Series(["a", "b", "a", "a"]))
+    context = live_context(EventLog(interleaved), None)
+    assert context.events.sort("timestamp")["session_id"].to_list() == ["a~1", "b", "a~2", "a~2"]
+    assert "1 of 2 sessions are interrupted" in caplog.text

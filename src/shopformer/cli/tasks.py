@@ -27,7 +27,8 @@ from shopformer.tasks.examples import TaskConfig
 from shopformer.tasks.registry import MODEL_FACTORIES
 
 DemoOpt = Annotated[bool, typer.Option("--demo", help="Use the bundled demo shop (generated on the fly).")]
-FormatOpt = Annotated[str, typer.Option("--format", help="taobao (multi-behaviour edges) or csv (the event contract).")]
+FormatOpt = Annotated[str, typer.Option("--format", help="taobao (multi-behaviour edges), csv (the event contract, "
+                                                          "columns recognised by name) or auto (from the first line).")]
 EventsOpt = Annotated[Optional[Path], typer.Option("--events", help="Event file: taobao edges or a CSV/Parquet/JSONL log.")]
 UserFeaturesOpt = Annotated[Optional[Path], typer.Option("--user-features", help="taobao: the user feature file.")]
 ItemFeaturesOpt = Annotated[Optional[Path], typer.Option("--item-features", help="taobao: the item feature file.")]
@@ -77,21 +78,32 @@ def _read_task_dataset(demo: bool, fmt: str, events: Path | None, catalog: Path 
         return dataset, pl.read_csv(files.sessions, columns=["session_id", "true_purchase_probability"])
     if events is None:
         raise ConfigError("give --events FILE (with --format) or --demo")
+    fmt = _detected_format(events) if fmt == "auto" else fmt
     if fmt == "taobao":
         if catalog is not None:
             raise ConfigError("--catalog belongs to --format csv; taobao items come from --item-features")
         return read_dataset("taobao", events, user_features_path=user_features, item_features_path=item_features), None
     if fmt != "csv":
-        raise ConfigError(f"--format must be taobao or csv, got {fmt!r}")
+        raise ConfigError(f"--format must be taobao, csv or auto, got {fmt!r}")
     if user_features is not None or item_features is not None:
         raise ConfigError("--user-features and --item-features belong to --format taobao")
     return ingest_files(events, catalog).dataset, None
 
 
+def _detected_format(events: Path) -> str:
+    """taobao when the first line is a Taobao edge (four tab-separated numbers), else csv (with a header)."""
+    try:
+        with events.open("rb") as handle:
+            first = handle.readline().decode("utf-8", errors="replace").strip().split("\t")
+    except OSError:
+        return "csv"  # the csv reader names the file and what is wrong with it
+    return "taobao" if len(first) == 4 and all(field.isdigit() for field in first) else "csv"
+
+
 @reports_errors
 def benchmark_tasks(
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the results JSON.")],
-    demo: DemoOpt = False, fmt: FormatOpt = "taobao", events: EventsOpt = None, user_features: UserFeaturesOpt = None,
+    demo: DemoOpt = False, fmt: FormatOpt = "auto", events: EventsOpt = None, user_features: UserFeaturesOpt = None,
     item_features: ItemFeaturesOpt = None, catalog: CatalogOpt = None, horizon_days: HorizonOpt = None,
     tasks: TasksOpt = ",".join(TASKS),
     models: Annotated[str, typer.Option("--models", help="Comma-separated registered task models (default: all).")] = "",

@@ -42,7 +42,8 @@ def detect_format(values: pl.Series) -> str:
 
 
 def _parse_iso(values: pl.Series) -> pl.Series:
-    text = values.str.strip_chars().str.replace(r"Z$", "+00:00")
+    # "Z", or a trailing "UTC"/"GMT" word as REES46 and many database dumps write it, is UTC.
+    text = values.str.strip_chars().str.replace(r"(Z| ?UTC| ?GMT)$", "+00:00")
     parsed = [text.str.strptime(pl.Datetime("us", "UTC"), f, strict=False).dt.epoch("s") for f in _ISO_WITH_ZONE]
     # Times without a zone are taken as UTC, the only reading that is the same on every machine.
     parsed += [text.str.strptime(pl.Datetime("us"), f, strict=False).dt.epoch("s") for f in _ISO_NAIVE]

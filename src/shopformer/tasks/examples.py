@@ -19,6 +19,7 @@ a dataset (so one pre-trained model serves them all):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -37,6 +38,8 @@ from shopformer.tasks.base import (
     TaskContext,
     TaskExamples,
 )
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["DAY", "SplitTimes", "TaskConfig", "build_examples", "event_classes", "live_context", "live_examples", "split_times",
            "task_context"]
@@ -117,9 +120,11 @@ def live_context(log: EventLog, catalog: Catalog | None, config: TaskConfig | No
 
 
 def _with_sessions(log: EventLog, gap_seconds: int) -> EventLog:
-    """Keeps a complete, contiguous `session_id` of second-resolution logs; else cuts sessions.
+    """Keeps a complete `session_id` of second-resolution logs; else cuts sessions by the gap.
 
-    On day-granular logs the session is always the user-day; a log that only orders events is refused.
+    A session interrupted by another session of the same user (two tabs, as in REES46) is split
+    into its uninterrupted parts, each a session of its own, and a warning says how many. On
+    day-granular logs the session is always the user-day; a log that only orders events is refused.
     """
     if log.time_resolution == "order":
         raise ConfigError("behaviour prediction tasks need timestamps; this log only orders events")
@@ -131,10 +136,16 @@ def _with_sessions(log: EventLog, gap_seconds: int) -> EventLog:
     changes = (ordered["session_id"] != ordered["session_id"].shift(1)) | (ordered["user_id"] != ordered["user_id"].shift(1))
     runs = int(changes.fill_null(True).sum())
     sessions = ordered.select(pl.struct("user_id", "session_id").n_unique()).item()
-    if runs != sessions:
-        raise DataError("session_id values are not contiguous in time within a user", column="session_id",
-                        expected="each session's events uninterrupted by another session of the same user")
-    return log
+    if runs == sessions:
+        return log
+    key = ["user_id", "session_id"]
+    ordered = ordered.with_columns(_run=changes.fill_null(True).cum_sum()).with_columns(
+        _parts=pl.col("_run").n_unique().over(key), _part=pl.col("_run").rank("dense").over(key))
+    split = ordered.filter(pl.col("_parts") > 1).select(pl.struct(key).n_unique()).item()
+    logger.warning("%d of %d sessions are interrupted by another session of the same user: each uninterrupted "
+                   "part counts as a session of its own", split, sessions)
+    session = pl.when(pl.col("_parts") > 1).then(pl.format("{}~{}", "session_id", "_part")).otherwise("session_id")
+    return EventLog(ordered.with_columns(session_id=session).drop("_run", "_parts", "_part"), log.time_resolution)
 
 
 def event_classes(context: TaskContext) -> tuple[str, ...]:
