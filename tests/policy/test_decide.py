@@ -140,10 +140,10 @@ def test_a_slate_is_picked_from_the_candidates_and_learns_from_clicks(tmp_path):
                  if c.decision.action == "for-you")
     assert len(slate.slate["items"]) == 2 and set(slate.slate["items"]) <= {"a", "b", "c", "d"}
     decider.record_outcome(slate.decision_id, 1.0, clicked=slate.slate["items"][:1])
-    assert decider.slates.bandit.count == 2 and decider.slates.bandit.moment.any()
+    assert decider.slates.bandit.count == 2 and decider.slates.bandit.arm.moment.any()
     reopened = NextBestAction(config, DecisionLog(tmp_path / "d.sqlite"), seed=0)
     reopened.use_item_vectors(vectors, "bundle@1", reopened.log.decisions(with_outcome=True))
-    np.testing.assert_allclose(reopened.slates.bandit.moment, decider.slates.bandit.moment, atol=1e-5)
+    np.testing.assert_allclose(reopened.slates.bandit.arm.moment, decider.slates.bandit.arm.moment, atol=1e-5)
     # Another bundle's vectors: its slates start afresh.
     reopened.use_item_vectors(vectors, "bundle@2", reopened.log.decisions(with_outcome=True))
     assert reopened.slates.bandit.count == 0

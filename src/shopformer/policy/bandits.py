@@ -106,9 +106,13 @@ class LinearThompson(LinearBandit):
             return np.full(self.n_actions, self.scale)
         return np.full(self.n_actions, self.noise_scale(covariance))
 
-    def sampled_scores(self, context: np.ndarray, draws: int) -> np.ndarray:
+    def _posterior(self, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The means and, per action, a factor L with L L^T the parameters' posterior covariance."""
         means, covariance = self._means(context)
-        factor = np.linalg.cholesky(covariance) * self._noise_scale(covariance)[:, None, None]
+        return means, np.linalg.cholesky(covariance) * self._noise_scale(covariance)[:, None, None]
+
+    def sampled_scores(self, context: np.ndarray, draws: int) -> np.ndarray:
+        means, factor = self._posterior(context)
         noise = np.einsum("aij,daj->dai", factor, self.rng.standard_normal((draws, self.n_actions, self.dim)))
         return means[None] + np.einsum("ni,dai->dna", context, noise)
 
@@ -117,8 +121,7 @@ class LinearThompson(LinearBandit):
 
     def choose(self, context: np.ndarray) -> np.ndarray:
         # A fresh parameter draw for every row: rounds decided together still explore independently.
-        means, covariance = self._means(context)
-        factor = np.linalg.cholesky(covariance) * self._noise_scale(covariance)[:, None, None]
+        means, factor = self._posterior(context)
         noise = np.einsum("aij,naj->nai", factor, self.rng.standard_normal((len(context), self.n_actions, self.dim)))
         return (means + np.einsum("ni,nai->na", context, noise)).argmax(1)
 

@@ -11,7 +11,7 @@ is the mean projected vector of their recent items. Parameters are shared, so wh
 clicks on some items carries over to every item with a vector, new items included: an item added
 to the catalog after training gets its vector from its text and attributes (`add_items`) and can be
 shown from the first round. Slots are filled greedily by an upper confidence bound whose width
-follows the clicks' estimated noise (LinUCB on shared parameters; Li et al., 2010).
+follows the clicks' estimated noise (`bandits.LinUCB` with one arm, i.e. shared parameters; Li et al., 2010).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from shopformer.data.codes import FIRST_CODE
+from shopformer.policy.bandits import LinUCB
 
 __all__ = ["SlateBandit", "SlateFeatures", "SlatePolicy"]
 
@@ -46,33 +47,24 @@ class SlateFeatures:
 
 
 class SlateBandit:
-    """One ridge regression of clicks on `phi`, shared by every item and slot."""
+    """One ridge regression of clicks on `phi`, shared by every item and slot: a single-arm LinUCB
+    whose width follows the clicks' estimated noise."""
 
     def __init__(self, dim: int, *, alpha: float = 1.0, ridge: float = 1.0) -> None:
-        self.dim, self.alpha = dim, alpha
-        self.precision = np.eye(dim) * ridge
-        self.moment = np.zeros(dim)
-        self.reward_squares, self.count = 0.0, 0
+        self.arm = LinUCB(1, dim, alpha=alpha, ridge=ridge, noise_scaled=True)
+
+    @property
+    def count(self) -> int:
+        return int(self.arm.counts.sum())
 
     def update(self, features: np.ndarray, clicks: np.ndarray) -> SlateBandit:
         """Learns from shown items: their features and whether each was clicked."""
-        features, clicks = np.atleast_2d(features), np.asarray(clicks, dtype=np.float64)
-        self.precision += features.T @ features
-        self.moment += features.T @ clicks
-        self.reward_squares += float(clicks @ clicks)
-        self.count += len(clicks)
+        features = np.atleast_2d(features)
+        self.arm.update(features, np.zeros(len(features), dtype=int), np.asarray(clicks, dtype=np.float64))
         return self
 
-    def _noise(self, theta: np.ndarray) -> float:
-        freedom = self.count - self.dim
-        residual = self.reward_squares - float(theta @ self.moment)
-        return float(np.sqrt(residual / freedom)) if freedom > 0 and residual > 0 else 1.0
-
     def scores(self, features: np.ndarray) -> np.ndarray:
-        covariance = np.linalg.inv(self.precision)
-        theta = covariance @ self.moment
-        width = np.sqrt(np.einsum("ni,ij,nj->n", features, covariance, features))
-        return features @ theta + self.alpha * self._noise(theta) * width
+        return self.arm.scores(features)[:, 0]
 
     def choose(self, features: np.ndarray, slots: int) -> np.ndarray:
         """Row indices of the `slots` candidates to show, best first."""
