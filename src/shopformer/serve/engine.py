@@ -99,6 +99,11 @@ class Engine:
         states.apply(store.recent(states.max_len))
         self.states = states
 
+    def event_name(self, code: int) -> str | None:
+        """The event type behind an event-type code (None for the reserved codes and unknown ones)."""
+        names = self.model.event_vocabulary
+        return names[code - FIRST_CODE] if FIRST_CODE <= code < FIRST_CODE + len(names) else None
+
     @property
     def version(self) -> str:
         """Identifies the bundle: its folder and creation time."""

@@ -33,7 +33,7 @@ from shopformer.serve.batching import MicroBatcher
 from shopformer.serve.engine import Engine, Recommendation, RecommendationQuery, UnavailableError
 from shopformer.serve.ingest import validate_batch
 from shopformer.serve.metrics import Metrics
-from shopformer.serve.store import EventStore, open_store
+from shopformer.serve.store import EventStore, is_postgres_url, open_store
 
 __all__ = ["Service"]
 
@@ -169,8 +169,7 @@ class Service:
         """Everything the service holds about a user: stored events and the history the model reads."""
         engine, stored = self.engine, self.stored_id(user_id)
         items, types, times = engine.states.history(stored)
-        names = (None, None, *engine.model.event_vocabulary)  # event-type code -> name
-        history = [{"item_id": engine.item_ids[item] or None, "event_type": names[kind] if kind < len(names) else None,
+        history = [{"item_id": engine.item_ids[item] or None, "event_type": engine.event_name(kind),
                     "timestamp": int(at) if engine.states.uses_times else None}
                    for item, kind, at in zip(items.tolist(), types.tolist(), times.tolist())]
         decisions = [] if self.actions is None else await self._in_store(
@@ -251,11 +250,10 @@ class Service:
         """The policy's view of the user: counts and recencies of their recent events (`policy.state`)."""
         engine = self.engine
         _, types, times = engine.states.history(self.stored_id(user_id))
-        names = (None, None, *engine.model.event_vocabulary)  # event-type code -> name
         if not engine.states.uses_times:  # an order-only bundle: its history has no clock, only ingested events do
             keep = times > 0
             types, times = types[keep], times[keep]
-        return state_features([names[t] if t < len(names) else None for t in types.tolist()], times.tolist(), now)
+        return state_features([engine.event_name(t) for t in types.tolist()], times.tolist(), now)
 
     async def _slate_candidates(self, decider: NextBestAction, user_id: str) -> Candidates | None:
         """The model's top unseen items for the user, which a slate action chooses from."""
@@ -276,10 +274,8 @@ class Service:
             predicted = (await self.predict(user_id))[1]
         except LookupError:
             predicted = {}
-        for task in PREDICTION_FEATURES:
-            value = predicted.get(task)
-            state[task] = float(value) if isinstance(value, int | float) else 0.0
         missing = [task for task in PREDICTION_FEATURES if not isinstance(predicted.get(task), int | float)]
+        state.update({task: 0.0 if task in missing else float(predicted[task]) for task in PREDICTION_FEATURES})
         return [f"no {', '.join(missing)} prediction for this user: 0 used"] if missing else []
 
     async def _decision_inputs(self, decider: NextBestAction, user_id: str, now: float):
@@ -343,7 +339,7 @@ def _open_actions(actions: str | Path | None, decision_log: str | Path | None, s
     if actions is None:
         return None
     if decision_log is None:
-        if str(store).startswith(("postgresql://", "postgres://")):
+        if is_postgres_url(store):
             raise ConfigError("with a postgresql:// store, give --decision-log FILE.sqlite for the decisions")
         decision_log = Path(store).with_name("decisions.sqlite")
     return NextBestAction(load_actions(actions), DecisionLog(decision_log))

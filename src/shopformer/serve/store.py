@@ -27,7 +27,7 @@ from shopformer.data.erasure import user_hash
 from shopformer.errors import ConfigError, ShopformerError
 from shopformer.serve.ingest import OPTIONAL_EVENT_FIELDS
 
-__all__ = ["EVENT_FIELDS", "EventStore", "open_store", "user_hash"]
+__all__ = ["EVENT_FIELDS", "EventStore", "is_postgres_url", "open_store", "user_hash"]
 
 #: Columns of a stored event, in table order (`extra` holds the optional fields as JSON).
 EVENT_FIELDS = ("event_id", "user_id", "item_id", "event_type", "timestamp")
@@ -195,10 +195,14 @@ def _extra_json(row: dict[str, Any]) -> str | None:
     return json.dumps(present) if present else None
 
 
+def is_postgres_url(location: str | Path) -> bool:
+    return str(location).startswith(("postgresql://", "postgres://"))
+
+
 def open_store(location: str | Path) -> EventStore:
     """An SQLite file path, or a `postgresql://` URL (needs the `postgres` extra)."""
     text = str(location)
-    if text.startswith(("postgresql://", "postgres://")):
+    if is_postgres_url(text):
         return _open_postgres(text)
     path = Path(text)
     if path.is_dir():
