@@ -10,6 +10,8 @@ _ISO_WITH_ZONE = ("%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%:z", "%Y-%m-%d %
 _ISO_NAIVE = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M")
 #: Values looked at to decide a column's format.
 _SAMPLE = 2000
+#: Spreadsheet-style times such as "2/24/2015 22:55" (month or day first, seconds optional).
+_SLASHED = r"^(\d{1,2})/(\d{1,2})/\d{4} \d{1,2}:\d{2}(:\d{2})?$"
 
 #: A readable example of each named format, for error details.
 FORMAT_EXAMPLES = {
@@ -17,6 +19,10 @@ FORMAT_EXAMPLES = {
     "unix_ms": "unix milliseconds such as 1709283600000",
     "yyyymmdd": "a yyyymmdd date such as 20240301",
     "iso8601": "an ISO-8601 time such as 2024-03-01T09:00:00Z",
+    "%m/%d/%Y %H:%M": "a month/day/year time such as 2/24/2015 22:55",
+    "%d/%m/%Y %H:%M": "a day/month/year time such as 24/2/2015 22:55",
+    "%m/%d/%Y %H:%M:%S": "a month/day/year time such as 2/24/2015 22:55:08",
+    "%d/%m/%Y %H:%M:%S": "a day/month/year time such as 24/2/2015 22:55:08",
 }
 
 
@@ -28,17 +34,32 @@ def _kind_of(values: pl.Series) -> pl.Series:
             pl.when(v.str.contains(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$")).then(pl.lit("yyyymmdd"))
             .when(v.str.contains(r"^-?\d{9,11}(\.\d+)?$")).then(pl.lit("unix_s"))
             .when(v.str.contains(r"^\d{12,14}(\.\d+)?$")).then(pl.lit("unix_ms"))
+            .when(v.str.contains(_SLASHED)).then(pl.lit("slashed"))
             .otherwise(pl.lit("iso8601"))
         ).to_series()
     )
 
 
+def _slashed_pattern(values: pl.Series) -> str:
+    """Month or day first, decided for the whole column: a first number above 12 can only be a day.
+
+    Month first (the US spreadsheet default) unless more values prove day first than month first.
+    """
+    parts = values.str.strip_chars().str.extract_groups(_SLASHED)
+    first, second = (parts.struct.field(k).cast(pl.Int32) for k in ("1", "2"))
+    day_first = int((first > 12).sum()) > int((second > 12).sum())
+    with_seconds = parts.struct.field("3").is_not_null().mean() > 0.5
+    return ("%d/%m/%Y" if day_first else "%m/%d/%Y") + (" %H:%M:%S" if with_seconds else " %H:%M")
+
+
 def detect_format(values: pl.Series) -> str:
-    """The format most of the column's non-empty values are written in."""
+    """The format most of the column's non-empty values are written in (a strftime pattern for slashed dates)."""
     sample = values.drop_nulls().head(_SAMPLE)
     if sample.is_empty():
         return "iso8601"
-    return _kind_of(sample).mode().sort()[0]
+    kinds = _kind_of(sample)
+    kind = kinds.mode().sort()[0]
+    return _slashed_pattern(sample.filter(kinds == "slashed")) if kind == "slashed" else kind
 
 
 def _parse_iso(values: pl.Series) -> pl.Series:
