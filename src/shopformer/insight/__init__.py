@@ -1,0 +1,1 @@
+"""User insight: profiles, segments, explanations and anomaly (bot and fraud) scores over the behaviour model."""
