@@ -93,6 +93,15 @@ def test_prepare_public_format_with_k_core(tmp_path):
     assert prepared["user_id"].n_unique() == 22_363
 
 
+def test_prepare_otto_writes_its_quarantined_lines(tmp_path):
+    lines = (dataset_path("otto-sample") / "train.jsonl").read_text().splitlines()[:3] + ['{"session": 7, "events": []}']
+    events = _write(tmp_path, "\n".join(lines) + "\n", "sessions.jsonl")
+    result = runner.invoke(app, ["data", "prepare", str(events), "--format", "otto", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    quarantine = pl.read_csv(tmp_path / "out" / "ingest" / "quarantine.csv")
+    assert quarantine.select("line", "reason").rows() == [(4, "no_events")]
+
+
 def test_unknown_format_lists_known_ones(tmp_path):
     result = runner.invoke(app, ["data", "inspect", str(tmp_path), "--format", "nosuch"])
     assert result.exit_code == 2

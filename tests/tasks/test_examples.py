@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -117,6 +118,43 @@ def test_taobao_tasks_build_on_the_real_log():
     test = intent.split("test").frame
     assert test.height > 1000 and 0.2 < test["label"].mean() < 0.8
     assert build_examples("propensity", context).split("test").frame["user_id"].n_unique() > 1000
+
+
+def _hours_log(hours: float, seed: int = 0) -> EventLog:
+    """Sessions of 3-8 events, a few seconds apart, started at random over `hours`; a third end in a purchase."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s, begin in enumerate(rng.uniform(0, hours * 3600, 600).astype(int)):
+        n = int(rng.integers(3, 9))
+        types = ["view"] * (n - 1) + ["purchase" if s % 3 == 0 else "view"]
+        rows += [(f"u{s % 200}", f"i{rng.integers(50)}", 1_700_000_000 + begin + 20 * k, t) for k, t in enumerate(types)]
+    return _log(rows)
+
+
+def test_a_log_of_hours_is_split_by_minutes():
+    log = _hours_log(3)
+    context = task_context(log, None)
+    times = split_times(context.events, "second", TaskConfig())
+    assert times.horizon % 60 == 0 and 30 * 60 <= times.horizon <= 40 * 60  # the last fifth of evenly spread events
+    assert times.start < times.valid_start < times.test_start < times.end == log.frame["timestamp"].max() + 1
+    assert context.fit_until == times.test_start
+    for task in TASKS:
+        frame = build_examples(task, context).frame
+        assert set(frame["split"]) == {"train", "valid", "test"}, task
+        assert frame.filter(pl.col("split") == "test")["cutoff"].min() >= times.test_start
+    train = build_examples("churn", context).split("train").frame
+    assert set(np.diff(train["cutoff"].unique().sort().to_numpy())) == {times.horizon}  # training cut-offs h apart
+    assert (train["cutoff"] + times.horizon).max() <= times.valid_start
+
+
+def test_logs_of_days_keep_whole_day_horizons(demo):
+    assert split_times(demo.events, demo.time_resolution, TaskConfig()).horizon % DAY == 0
+    with pytest.raises(ConfigError, match="too short for a 1-day horizon"):  # a stated horizon is never shortened
+        task_context(_hours_log(3), None, TaskConfig(horizon_days=1))
+    with pytest.raises(ConfigError, match="too short for a 1-day horizon"):  # day-granular: no finer grain exists
+        task_context(_log([("u", "i", t * DAY, "view") for t in range(3)], "day"), None)
+    with pytest.raises(ConfigError, match="spans 2.5 minutes, too short for a 1-minute horizon"):
+        task_context(_log([("u", "i", t * 30, "view") for t in range(6)]), None)
 
 
 def test_bad_input_is_a_clear_error(demo):

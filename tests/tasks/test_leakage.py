@@ -11,16 +11,29 @@ from shopformer.data.ingest import ingest_files
 from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.evaluate.binary import roc_auc
 from shopformer.tasks.base import TASKS, TaskContext, TaskExamples, example_features
-from shopformer.tasks.examples import build_examples, task_context
+from shopformer.tasks.examples import DAY, TaskConfig, build_examples, split_times, task_context
 from shopformer.tasks.registry import make_model
 from tests.conftest import dataset_path
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory):
+def shop_dataset(tmp_path_factory):
     files = generate_demo_shop(tmp_path_factory.mktemp("shop"), DemoShopConfig(n_users=400, days=30, seed=7))
-    dataset = ingest_files(files.events, files.catalog, name="demo").dataset
-    return task_context(dataset.events, dataset.catalog)
+    return ingest_files(files.events, files.catalog, name="demo").dataset
+
+
+@pytest.fixture(scope="module")
+def shop(shop_dataset):
+    return task_context(shop_dataset.events, shop_dataset.catalog)
+
+
+@pytest.fixture(scope="module")
+def hours(shop_dataset):
+    """The demo shop's 30 days squeezed into 3 hours: a log too short for a 1-day horizon."""
+    log = shop_dataset.events
+    start = log.frame["timestamp"].min()
+    squeezed = log.with_frame(log.frame.with_columns(timestamp=start + (pl.col("timestamp") - start) // 240))
+    return task_context(squeezed, shop_dataset.catalog)
 
 
 def _earliest_per_user(examples: TaskExamples) -> TaskExamples:
@@ -57,6 +70,28 @@ def taobao():
     root = dataset_path("taobao-multibehavior")
     dataset = read_dataset("taobao", root / "ecomm_edge_train.txt", item_features_path=root / "ecomm_item_feature.txt")
     return task_context(dataset.events, dataset.catalog)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_sub_day_features_ignore_every_event_at_or_after_the_cutoff(hours, task):
+    assert split_times(hours.events, hours.time_resolution, TaskConfig()).horizon < DAY
+    examples = _earliest_per_user(build_examples(task, hours))
+    before = example_features(hours, examples)
+    after = example_features(_scrambled_future(hours, examples), examples)
+    assert np.array_equal(before.values, after.values)
+
+
+@pytest.mark.parametrize("task", ["intent", "propensity"])
+def test_sub_day_training_labels_end_before_the_valid_period(hours, task):
+    times = split_times(hours.events, hours.time_resolution, TaskConfig())
+    frame = build_examples(task, hours).frame
+    train = frame.filter(pl.col("split") == "train")
+    if task == "intent":  # the whole session, purchase included, lies before the valid period
+        ends = hours.events.group_by("user_id", "session_id").agg(last=pl.col("timestamp").max())
+        assert train.join(ends, on=["user_id", "session_id"])["last"].max() < times.valid_start
+    else:
+        assert (train["cutoff"] + times.horizon).max() <= times.valid_start
+    assert frame.filter(pl.col("split") == "test")["cutoff"].min() >= times.test_start
 
 
 @pytest.mark.parametrize("task", ["intent", "item-propensity"])

@@ -39,6 +39,8 @@ from shopformer.runtime import machine_info, matmul_gflops, versions
 from shopformer.tasks.base import TASKS, TaskContext, TaskExamples
 from shopformer.tasks.calibrated import CalibratedModel
 from shopformer.tasks.examples import (
+    DAY,
+    MINUTE,
     TaskConfig,
     build_examples,
     split_times,
@@ -196,6 +198,11 @@ def _dataset_info(dataset: Dataset, context: TaskContext, config: TaskConfig) ->
     return {
         "name": dataset.name, "events": context.events.height, "users": context.events["user_id"].n_unique(),
         "items": context.events["item_id"].n_unique(), "time_resolution": context.time_resolution,
-        "horizon_days": times.horizon // 86_400, "valid_start": iso(times.valid_start), "test_start": iso(times.test_start),
+        **_horizon(times.horizon), "valid_start": iso(times.valid_start), "test_start": iso(times.test_start),
         "end": iso(times.end), "task_config": config.model_dump(mode="json"), "source": dataset.info.get("paths", {}),
     }
+
+
+def _horizon(seconds: int) -> dict[str, int]:
+    """The label window in days, or in minutes on a log of hours (whose horizon is not whole days)."""
+    return {"horizon_days": seconds // DAY} if seconds % DAY == 0 else {"horizon_minutes": seconds // MINUTE}

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
+import polars as pl
 import typer
 
 from shopformer.cli.common import (
@@ -133,6 +134,10 @@ def prepare_command(
     )
     prepared = prepare(dataset, prepare_config, progress=True)
     prepared.save(out)
+    if dataset.info.get("quarantined_lines"):
+        # A format reader that quarantines lines (otto) leaves them where the ingestion report goes.
+        (out / "ingest").mkdir(parents=True, exist_ok=True)
+        pl.DataFrame(dataset.info["quarantined_lines"]).write_csv(out / "ingest" / "quarantine.csv")
     if ingested is not None:
         ingested.config.to_yaml(out / "ingest_config.yaml")
     show_dataset_counts(dataset.__class__(dataset.name, prepared.events, prepared.catalog))

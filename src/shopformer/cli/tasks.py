@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from shopformer.benchmark.tasks import run_task_benchmark
 from shopformer.cli.common import PseudonymiseOpt, TombstonesOpt, console, pseudonymiser, reports_errors, without_forgotten
 from shopformer.cli.report import show_table
-from shopformer.data.formats import read_dataset
+from shopformer.data.formats import FORMATS, read_dataset
 from shopformer.data.ingest import ingest_files
 from shopformer.data.pseudonym import pseudonymise_dataset
 from shopformer.data.schema import Dataset
@@ -28,14 +28,16 @@ from shopformer.tasks.registry import MODEL_FACTORIES
 
 DemoOpt = Annotated[bool, typer.Option("--demo", help="Use the bundled demo shop (generated on the fly).")]
 FormatOpt = Annotated[str, typer.Option("--format", help="taobao (multi-behaviour edges), csv (the event contract, "
-                                                          "columns recognised by name) or auto (from the first line).")]
+                                                          "columns recognised by name), another format of `shopformer "
+                                                          "data --format` (e.g. otto) or auto (from the first line).")]
 EventsOpt = Annotated[Optional[Path], typer.Option("--events", help="Event file: taobao edges or a CSV/Parquet/JSONL log.")]
 UserFeaturesOpt = Annotated[Optional[Path], typer.Option("--user-features", help="taobao: the user feature file.")]
 ItemFeaturesOpt = Annotated[Optional[Path], typer.Option("--item-features", help="taobao: the item feature file.")]
 CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="csv: the catalog file.")]
 HorizonOpt = Annotated[
     Optional[int],
-    typer.Option("--horizon-days", help="Label window h of propensity and churn (default: a fifth of the log, 1-7 days)."),
+    typer.Option("--horizon-days", help="Label window h of propensity and churn (default: a fifth of the log, 1-7 days; "
+                                        "a log of hours: the minutes its last fifth of the events takes)."),
 ]
 TasksOpt = Annotated[str, typer.Option("--tasks", help=f"Comma-separated, from {', '.join(TASKS)}.")]
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="Torch and BLAS threads (LightGBM uses one).")]
@@ -79,25 +81,33 @@ def _read_task_dataset(demo: bool, fmt: str, events: Path | None, catalog: Path 
     if events is None:
         raise ConfigError("give --events FILE (with --format) or --demo")
     fmt = _detected_format(events) if fmt == "auto" else fmt
+    if fmt not in ("csv", *FORMATS):
+        raise ConfigError(f"--format must be csv, auto or one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt == "taobao":
         if catalog is not None:
             raise ConfigError("--catalog belongs to --format csv; taobao items come from --item-features")
         return read_dataset("taobao", events, user_features_path=user_features, item_features_path=item_features), None
-    if fmt != "csv":
-        raise ConfigError(f"--format must be taobao, csv or auto, got {fmt!r}")
     if user_features is not None or item_features is not None:
         raise ConfigError("--user-features and --item-features belong to --format taobao")
-    return ingest_files(events, catalog).dataset, None
+    if fmt == "csv":
+        return ingest_files(events, catalog).dataset, None
+    if catalog is not None:
+        raise ConfigError(f"--catalog belongs to --format csv; --format {fmt} reads only --events")
+    return read_dataset(fmt, events), None
 
 
 def _detected_format(events: Path) -> str:
-    """taobao when the first line is a Taobao edge (four tab-separated numbers), else csv (with a header)."""
+    """taobao when the first line is a Taobao edge (four tab-separated numbers), otto when it is an OTTO
+    session object, else csv (a table with a header, or JSON Lines events)."""
     try:
         with events.open("rb") as handle:
-            first = handle.readline().decode("utf-8", errors="replace").strip().split("\t")
+            line = handle.readline().decode("utf-8", errors="replace").strip()
     except OSError:
         return "csv"  # the csv reader names the file and what is wrong with it
-    return "taobao" if len(first) == 4 and all(field.isdigit() for field in first) else "csv"
+    first = line.split("\t")
+    if len(first) == 4 and all(field.isdigit() for field in first):
+        return "taobao"
+    return "otto" if line.startswith("{") and '"session"' in line and '"events"' in line else "csv"
 
 
 @reports_errors

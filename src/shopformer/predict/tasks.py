@@ -96,9 +96,11 @@ class TaskPredictor:
         """
         config, model, shared = config or TaskConfig(), model or default_model(), shared or behaviour_source()
         context = task_context(dataset.events, dataset.catalog, config)
-        # The horizon the models learned, stated explicitly (the default depends on the log's span).
-        horizon = split_times(context.events, context.time_resolution, config).horizon // DAY
-        config = config.model_copy(update={"horizon_days": horizon})
+        # The horizon the models learned, stated explicitly (the default depends on the log's span);
+        # a log of hours keeps its derived horizon of minutes, which `horizon_days` cannot state.
+        horizon = split_times(context.events, context.time_resolution, config).horizon
+        if horizon % DAY == 0:
+            config = config.model_copy(update={"horizon_days": horizon // DAY})
         models, classes, info = {}, {}, {}
         for task in tqdm(tasks, desc=f"fitting {model} task models", unit="task"):
             examples = build_examples(task, context, config)

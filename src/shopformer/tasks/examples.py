@@ -15,6 +15,11 @@ a dataset (so one pre-trained model serves them all):
   test_start)` valid (ending before `test_start`), the ones ending before `valid_start` train.
 
 `fit_until` of the context is `test_start`: label-free learning never sees a test event.
+
+A second-resolution log too short for a 1-day horizon (a few hours of REES46) is split the same way
+at a finer grain: h is the time its last fifth of the events takes, in whole minutes (a fifth of the
+span when events come at an even rate; REES46's sample has most of its events in its last 40
+minutes), and the training cut-offs are h apart.
 """
 
 from __future__ import annotations
@@ -41,10 +46,11 @@ from shopformer.tasks.base import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DAY", "SplitTimes", "TaskConfig", "build_examples", "event_classes", "live_context", "live_examples", "split_times",
+__all__ = ["DAY", "MINUTE", "SplitTimes", "TaskConfig", "build_examples", "event_classes", "live_context", "live_examples", "split_times",
            "task_context"]
 
 DAY = 86_400
+MINUTE = 60
 _KEY_SHIFT = 2**34  # per-user offset of the sortable (user, time) key: > any span of timestamps
 
 
@@ -54,9 +60,10 @@ class TaskConfig(FrozenConfig):
     config_name: ClassVar[str] = "task"
 
     #: Label window h of the time-based tasks, and the length of the valid and test periods.
-    #: Default: a fifth of the log's span, 1 to 7 days.
+    #: Default: a fifth of the log's span, 1 to 7 days (second-resolution logs too short for that:
+    #: the minutes its last fifth of the events takes).
     horizon_days: int | None = Field(None, ge=1)
-    #: Spacing of the training cut-offs, and how many of the latest ones are used.
+    #: Spacing of the training cut-offs (on a log of hours: h), and how many of the latest ones are used.
     step_days: int = Field(1, ge=1)
     max_train_cutoffs: int = Field(8, ge=1)
     #: A user is active at a cut-off with an event in the `lookback_days` before it; item-propensity
@@ -73,18 +80,20 @@ class TaskConfig(FrozenConfig):
 
 @dataclass(frozen=True)
 class SplitTimes:
-    """Boundaries of the out-of-time splits (timestamps) and the label window (seconds)."""
+    """Boundaries of the out-of-time splits (timestamps), the label window and the spacing of the
+    training cut-offs (seconds)."""
 
     start: int
     valid_start: int
     test_start: int
     end: int
     horizon: int
+    step: int = DAY
 
     def cutoffs(self, config: TaskConfig) -> list[tuple[int, str]]:
         """(cut-off, split) pairs of the time-based tasks, oldest first."""
-        step, latest = config.step_days * DAY, self.valid_start - self.horizon
-        train = [t for t in range(latest, self.start, -step)][: config.max_train_cutoffs]
+        latest = self.valid_start - self.horizon
+        train = [t for t in range(latest, self.start, -self.step)][: config.max_train_cutoffs]
         return [(t, "train") for t in reversed(train)] + [(self.valid_start, "valid"), (self.test_start, "test")]
 
 
@@ -96,11 +105,27 @@ def split_times(events: pl.DataFrame, time_resolution: str, config: TaskConfig) 
     end = last + (DAY if time_resolution == "day" else 1)
     span_days = (end - start) / DAY
     days = config.horizon_days or int(min(7, max(1, span_days // 5)))
-    horizon = days * DAY
-    if end - 2 * horizon - config.step_days * DAY <= start:
+    horizon, step = days * DAY, config.step_days * DAY
+    if end - 2 * horizon - step <= start:
+        if config.horizon_days is None and time_resolution == "second":
+            return _sub_day_split_times(events["timestamp"], start, end)
         raise ConfigError(f"the log spans {span_days:.1f} days, too short for a {days}-day horizon: the "
                           f"train, valid and test periods need more than {2 * days + config.step_days} days")
-    return SplitTimes(start, end - 2 * horizon, end - horizon, end, horizon)
+    return SplitTimes(start, end - 2 * horizon, end - horizon, end, horizon, step)
+
+
+def _sub_day_split_times(timestamps: pl.Series, start: int, end: int) -> SplitTimes:
+    """Splits of a log of hours: h is the time its last fifth of the events takes, rounded up to whole
+    minutes; the training cut-offs are h apart, so the train period needs more than one h."""
+    # By events, not by the span: a sample whose events bunch up at its end keeps most of them for
+    # training instead of putting them all in the test period.
+    last_fifth = end - int(timestamps.quantile(0.8, "lower"))
+    horizon = -(-last_fifth // MINUTE) * MINUTE
+    if end - 3 * horizon <= start:
+        raise ConfigError(f"the log spans {(end - start) / MINUTE:.1f} minutes, too short for a {horizon // MINUTE}-minute "
+                          f"horizon (the time its last fifth of the events takes): the train, valid and test "
+                          f"periods need more than {3 * horizon // MINUTE} minutes")
+    return SplitTimes(start, end - 2 * horizon, end - horizon, end, horizon, horizon)
 
 
 def task_context(log: EventLog, catalog: Catalog | None, config: TaskConfig | None = None) -> TaskContext:

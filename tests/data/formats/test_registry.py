@@ -7,7 +7,7 @@ import pytest
 from shopformer.data.formats import FORMATS, read_dataset
 from shopformer.errors import ConfigError
 
-NAMES = {"s3rec", "recbole", "sessions", "taobao", "yoochoose", "online-retail"}
+NAMES = {"s3rec", "recbole", "sessions", "taobao", "yoochoose", "online-retail", "otto"}
 
 
 def test_registry_names():

@@ -47,6 +47,7 @@ FORMATS: dict[str, LazyReader] = {
     "taobao": LazyReader(f"{_PACKAGE}.taobao", "read_taobao"),
     "yoochoose": LazyReader(f"{_PACKAGE}.yoochoose", "read_yoochoose"),
     "online-retail": LazyReader(f"{_PACKAGE}.online_retail", "read_online_retail"),
+    "otto": LazyReader(f"{_PACKAGE}.otto", "read_otto"),
 }
 
 
