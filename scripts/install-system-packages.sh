@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# System packages the test suite's real components need: a PostgreSQL server for the event-store tests.
+# System packages the test suite's real components need: a PostgreSQL server for the event-store tests,
+# and Debian's chromium with its WebDriver for the dashboard's browser tests.
 # Installs only what is missing, through the machine's package manager; prints what it does.
 set -euo pipefail
 
@@ -7,14 +8,24 @@ have_postgres() {
     command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
 }
 
-if have_postgres; then
+have() {
+    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/bin/$1" ]
+}
+
+missing=()
+have_postgres || missing+=(postgresql)
+have chromium || missing+=(chromium)
+have chromedriver || missing+=(chromium-driver)
+
+if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "PostgreSQL server binaries are missing: install PostgreSQL (e.g. 'apt-get install postgresql') for the event-store tests" >&2
+    echo "missing system packages: ${missing[*]}: install them (e.g. 'apt-get install ${missing[*]}') for the" \
+         "event-store and browser tests" >&2
     exit 0
 fi
-echo "installing PostgreSQL for the event-store tests (apt-get install postgresql)"
+echo "installing ${missing[*]} for the event-store and browser tests (apt-get install ${missing[*]})"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -45,3 +45,7 @@ class ConfigError(ShopformerError, ValueError):
 
 class NotFittedError(ShopformerError, RuntimeError):
     """A model asked to score, save or explain before it was fitted or loaded."""
+
+
+class UnknownUserError(LookupError, ShopformerError):
+    """A user id the model, the log or the service has no events of (the service answers 404)."""

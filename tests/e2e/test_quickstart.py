@@ -38,3 +38,7 @@ def test_quickstart_runs_the_whole_data_flow(tmp_path):
     assert "Sessions of the last day most likely" in result.output
     assert "Users most likely to churn" in result.output
     assert "shopformer serve --bundle" in result.output and "curl " in result.output
+
+    # Segments saved into the bundle, and the offline report written beside it.
+    assert (out / "bundle" / "insight" / "segments.json").is_file() and "segments:" in result.output
+    assert (out / "report.html").stat().st_size > 100_000

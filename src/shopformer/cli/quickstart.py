@@ -19,6 +19,8 @@ from shopformer.data.schema import Dataset
 from shopformer.data.summary import summarize
 from shopformer.data.synth import DemoShopConfig, generate_demo_shop
 from shopformer.predict.estimator import Shopformer
+from shopformer.predict.insight import BundleInsight
+from shopformer.report.html import write_report
 from shopformer.tasks.registry import MODEL_FACTORIES
 
 DEFAULT_OUT = Path("shopformer-output/quickstart")
@@ -58,8 +60,13 @@ def quickstart(
     (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2), encoding="utf-8")
     bundle = _train_and_recommend(prepared, out / "bundle", train_minutes)
     _fit_and_show_tasks(prepared, bundle, task_model)
+    with console.status("Segmenting the users (vectors, RFM and predictions)"):
+        segments = BundleInsight.open(bundle).fit_segments()
+    console.print(f"{segments.k} segments: {', '.join(segments.names)} (shopformer segments --bundle {bundle})", highlight=False)
+    with console.status("Writing the HTML report (funnel, cohorts, segments, predictions, anomalies)"):
+        report = write_report(bundle, out / "report.html")
     console.print(f"\n[green]Done.[/] Prepared data in {out / 'prepared'}, plot in {out / 'summary.png'}, "
-                  f"quarantined rows in {out / 'ingest'}, model bundle in {bundle}.\n"
+                  f"quarantined rows in {out / 'ingest'}, model bundle in {bundle}, report in {report}.\n"
                   f"Next: shopformer recommend --bundle {bundle} --user {prepared.user_encoder.classes[0]} -k 5")
     _print_serving_hint(bundle, prepared.user_encoder.classes[0])
 

@@ -14,8 +14,10 @@ from shopformer.data.sequences import SequenceArrays
 from shopformer.errors import NotFittedError
 from shopformer.features.items import ItemFeatures
 from shopformer.models.config import ModelConfig
+from shopformer.models.inputs import gather_windows
 from shopformer.models.prior import TransitionPrior
 from shopformer.models.transformer import BehaviourTransformer
+from shopformer.runtime import torch_threads
 from shopformer.train import TrainConfig
 
 __all__ = ["FittedBehaviourModel"]
@@ -112,3 +114,43 @@ class FittedBehaviourModel:
     def item_vectors(self) -> np.ndarray:
         """The output layer's item vectors `(n_items, dim)`: scores are `state @ item_vectors.T`."""
         return self.transformer.item_table().numpy()
+
+    @torch.no_grad()
+    def history_vectors(self, histories: SequenceArrays) -> np.ndarray:
+        """The Transformer's state after each history `(n, dim)`: the user vector behind its scores
+        (zero rows for empty histories)."""
+        self._check_fitted()
+        model, max_len = self.transformer, self.max_len
+        model.eval()
+        ends = histories.offsets[1:]
+        starts = np.maximum(histories.offsets[:-1], ends - max_len)
+        vectors = np.zeros((len(ends), model.config.dim), dtype=np.float32)
+        filled = np.flatnonzero(ends > starts)
+        with torch_threads(self.num_threads):
+            for i in range(0, len(filled), 1024):
+                rows = filled[i : i + 1024]
+                batch = gather_windows(histories, starts[rows], ends[rows])
+                vectors[rows] = model.next_item_hidden(batch.items, batch.event_types, batch.timestamps).numpy()
+        return vectors
+
+    def profile(self, users: Sequence[str] | None = None, events: Any = None, catalog: Any = None) -> Any:
+        """Profiles (`shopformer.predict.insight.profile_users`) of `users` (default: every user of
+        `events`) from `events`, a polars frame of the event contract (default: the last `max_len`
+        events the model keeps of each user), with `catalog`'s category, brand and price."""
+        # Imported here: predict.insight builds on this module's class.
+        from shopformer.insight.profiles import build_profiles
+        from shopformer.predict.insight import history_events, item_attributes, profile_users
+
+        events = history_events(self) if events is None else events
+        catalog = item_attributes(self, getattr(catalog, "frame", catalog))
+        population = build_profiles(events, catalog) if users is not None else None
+        return profile_users(self, users, events, catalog, population=population)
+
+    def explain(self, user_id: str, item: str | None = None, task: str | None = None, k: int = 5, **options: Any) -> dict:
+        """Which of `user_id`'s past events pushed the top recommendation (or `item`'s score, or, with
+        `tasks=TaskPredictor`, `task`'s probability), with signed weights and a sentence; the options
+        are `shopformer.predict.explain.explain`'s."""
+        # Imported here: predict.explain builds on this module's class.
+        from shopformer.predict.explain import explain
+
+        return explain(self, user_id, item=item, task=task, k=k, **options)

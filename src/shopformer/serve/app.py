@@ -24,6 +24,7 @@ from shopformer._version import __version__
 from shopformer.errors import ShopformerError
 from shopformer.policy.log import OutcomeConflict
 from shopformer.serve.access import AccessControl, AccessDenied, RateLimited
+from shopformer.serve.dashboard import dashboard_router
 from shopformer.serve.engine import Engine, Recommendation, UnavailableError
 from shopformer.serve.limits import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT_S, AdmissionLimit, BodySizeLimit, RequestMetrics
 from shopformer.serve.schemas import (
@@ -31,12 +32,14 @@ from shopformer.serve.schemas import (
     ErrorOut,
     EventsIn,
     EventsOut,
+    ExplanationOut,
     ExportOut,
     ForgetOut,
     NextBestActionOut,
     OutcomeIn,
     OutcomeOut,
     PredictionsOut,
+    ProfileOut,
     PurgeIn,
     PurgeOut,
     RecommendationsOut,
@@ -81,6 +84,7 @@ def create_app(service: Service, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     app.state.service = service
     _add_error_handlers(app)
     _add_routes(app, service)
+    app.include_router(dashboard_router(service))
     app.add_middleware(RequestMetrics, metrics=service.metrics)
     app.add_middleware(AdmissionLimit, metrics=service.metrics, max_in_flight=max_in_flight, max_wait_s=max_wait_s)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
@@ -209,6 +213,19 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         """Intent, propensity and churn probabilities from the bundle's prediction heads."""
         engine, answer = await service.predict(user_id)
         return {"user_id": user_id, "predictions": answer, "model_version": engine.version}
+
+    @app.get("/v1/users/{user_id}/profile", response_model=ProfileOut, dependencies=personal, tags=["users"])
+    async def user_profile(user_id: str) -> dict[str, Any]:
+        """RFM, lifecycle stage, tastes, price level, rhythm, predictions, segment and the user vector."""
+        engine, profile = await service.profile(user_id)
+        return {"user_id": user_id, "profile": profile | {"user_id": user_id}, "model_version": engine.version}
+
+    @app.get("/v1/users/{user_id}/explanations", response_model=ExplanationOut, dependencies=personal, tags=["users"])
+    async def explanations(user_id: str, item: str | None = None, task: str | None = None, k: K = 5,
+                           method: str = "banzhaf") -> dict[str, Any]:
+        """Which past events pushed the top recommendation (or `item`'s score, or `task`'s probability), with signed weights."""
+        engine, answer = await service.explain(user_id, item, task, k, method)
+        return {"user_id": user_id, "explanation": answer | {"user_id": user_id}, "model_version": engine.version}
 
     @app.post("/v1/users/{user_id}/next-best-action", response_model=NextBestActionOut, dependencies=write,
               tags=["decisions"])

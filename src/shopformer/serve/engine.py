@@ -23,6 +23,7 @@ from shopformer.errors import ShopformerError
 from shopformer.evaluate.ranking import top_k_items
 from shopformer.features.text import TextEncoder
 from shopformer.predict.estimator import Shopformer
+from shopformer.serve.insight import EngineInsight, user_events
 from shopformer.serve.state import UserStates
 from shopformer.serve.store import EventStore
 from shopformer.serve.vectors import VectorIndex, top_k
@@ -103,6 +104,11 @@ class Engine:
         """The event type behind an event-type code (None for the reserved codes and unknown ones)."""
         names = self.model.event_vocabulary
         return names[code - FIRST_CODE] if FIRST_CODE <= code < FIRST_CODE + len(names) else None
+
+    @cached_property
+    def insight(self) -> EngineInsight:
+        """Profiles against this engine's model (loaded on first use, in the model thread)."""
+        return EngineInsight(self.model, self.bundle_dir)
 
     @property
     def version(self) -> str:
@@ -200,17 +206,12 @@ class Engine:
         They read the user's events in the bundle's task log (unless the user was forgotten) followed
         by the user's stored events: a known user needs no ingestion to be scored, as for recommendations.
         """
-        predictor = self._task_predictor()
-        columns = ["user_id", "item_id", "timestamp", "event_type"]
-        events = stored.select(columns)
-        if with_bundle_history:
-            logged = predictor.context.events.filter(pl.col("user_id") == user_id).select(columns)
-            events = pl.concat([logged, events]).sort("timestamp", maintain_order=True)
-        if events.is_empty():
-            raise LookupError(f"user {user_id!r} has no events to predict from (neither in the bundle nor stored)")
+        predictor = self.task_predictor()
+        events = user_events(predictor.context.events if with_bundle_history else None, stored, user_id, "to predict from")
         return predictor.predict_users(events, now=int(time.time())).get(user_id, {})
 
-    def _task_predictor(self) -> Any:
+    def task_predictor(self) -> Any:
+        """The bundle's prediction heads (loaded on first use)."""
         self.check_prediction_heads()
         if self._predictor is None:
             try:

@@ -121,6 +121,18 @@ class PredictionsOut(BaseModel):
     model_version: str
 
 
+class ProfileOut(BaseModel):
+    user_id: str
+    profile: dict[str, Any]
+    model_version: str
+
+
+class ExplanationOut(BaseModel):
+    user_id: str
+    explanation: dict[str, Any]
+    model_version: str
+
+
 class UserEventsOut(BaseModel):
     user_id: str
     events: list[dict[str, Any]]

@@ -32,6 +32,7 @@ from shopformer.serve.access import AccessControl, AccessDenied
 from shopformer.serve.batching import MicroBatcher
 from shopformer.serve.engine import Engine, Recommendation, RecommendationQuery, UnavailableError
 from shopformer.serve.ingest import validate_batch
+from shopformer.serve.insight import explanation
 from shopformer.serve.metrics import Metrics
 from shopformer.serve.store import EventStore, is_postgres_url, open_store
 
@@ -237,6 +238,25 @@ class Service:
         stored = await self._in_store(self.store.frame, user_id)
         return engine, await self._in_model(
             functools.partial(engine.predict, stored, user_id, with_bundle_history=with_bundle_history))
+
+    async def profile(self, user_id: str) -> tuple[Engine, dict[str, Any]]:
+        """The user's profile over the bundle's log and the stored events, with live predictions."""
+        engine, user_id = self.engine, self.stored_id(user_id)
+        with_bundle_history = not engine.states.is_forgotten(user_id)
+        stored = await self._in_store(self.store.frame, user_id)
+        events = await self._in_model(engine.insight.user_events, stored, user_id, with_bundle_history)
+        predictions = None
+        if (engine.bundle_dir / "tasks").is_dir():
+            predictions = await self._in_model(functools.partial(engine.predict, stored, user_id, with_bundle_history=with_bundle_history))
+        return engine, await self._in_model(engine.insight.profile, events, user_id, predictions)
+
+    async def explain(self, user_id: str, item: str | None, task: str | None, k: int, method: str) -> tuple[Engine, dict[str, Any]]:
+        """Which of the user's events pushed a recommendation or a task prediction, with signed weights."""
+        engine, user_id = self.engine, self.stored_id(user_id)
+        stored = await self._in_store(self.store.frame, user_id) if task is not None else None
+        call = functools.partial(explanation, engine, user_id, stored, not engine.states.is_forgotten(user_id),
+                                 item=item, task=task, k=k, method=method, now=int(time.time()))
+        return engine, await self._in_model(call)
 
     # ----------------------------------------------------------------------------- next best action
 

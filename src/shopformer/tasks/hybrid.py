@@ -122,6 +122,11 @@ class HybridTaskModel:
         learned[~clean] = np.nan
         return np.hstack([features, learned]).astype(np.float64)
 
+    @property
+    def head(self) -> TransformerTaskModel:
+        """The frozen-encoder Transformer head whose cross-fitted score the booster reads."""
+        return self.head_
+
     def predict_proba(self, examples: TaskExamples, context: TaskContext) -> np.ndarray:
         """P(label = 1) `(n,)`, or `(n, n_classes)` for multi-class tasks (not calibrated)."""
         if not hasattr(self, "booster_"):

@@ -229,6 +229,14 @@ class TransformerTaskModel:
     def _extras(self, inputs: TaskInputs) -> Tensor:
         return torch.from_numpy(((inputs.extras - self.extra_mean_) / self.extra_std_).astype(np.float32))
 
+    def head_network(self, inputs: TaskInputs) -> tuple[nn.Module, TaskHead, Tensor]:
+        """The fitted encoder and head (eval mode) and the standardised extras of `inputs`: what an
+        explanation differentiates the head's probability through."""
+        if not hasattr(self, "network_"):
+            raise ShopformerError(f"{self.name} is not fitted yet: call fit(train, valid, context)")
+        self.network_.eval()
+        return self.network_.encoder, self.network_.head, self._extras(inputs)
+
     def _states(self, inputs: TaskInputs) -> Tensor:
         encoder = self.network_.encoder
         return _all_states(encoder, inputs.histories) if self.finetune else frozen_states(encoder, inputs)
