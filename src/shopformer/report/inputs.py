@@ -16,17 +16,15 @@ import numpy as np
 import polars as pl
 
 from shopformer.errors import DataError
-from shopformer.insight.segments import Segments
 from shopformer.predict.estimator import Shopformer
-from shopformer.predict.insight import INSIGHT_DIR, BundleInsight, history_events, item_attributes
+from shopformer.predict.insight import BundleInsight
 from shopformer.predict.tasks import TaskPredictor
 from shopformer.tasks.examples import build_examples
 
-__all__ = ["BINARY_TASKS", "BundleData", "bundle_insight", "calibration_inputs", "load_bundle_data", "task_scores"]
+__all__ = ["BINARY_TASKS", "BundleData", "calibration_inputs", "load_bundle_data", "source_description", "task_scores"]
 
 #: The binary tasks whose probabilities the report charts, in the order it shows them.
 BINARY_TASKS = ("churn", "intent", "propensity")
-_TASK_LOG = Path("tasks") / "events.parquet"
 
 
 @dataclass(frozen=True)
@@ -62,24 +60,13 @@ def load_bundle_data(bundle_dir: str | Path) -> BundleData:
     if insight.events.is_empty():
         raise DataError("the bundle holds no events to report on", path=str(bundle_dir))
     meta = json.loads((bundle_dir / "bundle.json").read_text(encoding="utf-8"))
-    return BundleData(meta, insight, _source(insight.events, insight.predictor is not None, insight.model))
+    return BundleData(meta, insight, source_description(insight))
 
 
-def bundle_insight(bundle_dir: str | Path, model: Shopformer) -> tuple[BundleInsight, str]:
-    """What the profiles of `model`, already loaded from `bundle_dir`, read (without the task models),
-    and where its log came from: the task log on disk, else the recent histories `model` keeps."""
-    bundle_dir = Path(bundle_dir)
-    has_log = (bundle_dir / _TASK_LOG).is_file()
-    events = pl.read_parquet(bundle_dir / _TASK_LOG) if has_log else history_events(model)
-    catalog_path = bundle_dir / "tasks" / "catalog.parquet"
-    catalog = item_attributes(model, pl.read_parquet(catalog_path) if catalog_path.is_file() else None)
-    folder = bundle_dir / INSIGHT_DIR
-    segments = Segments.load(folder) if (folder / "segments.json").is_file() else None
-    return BundleInsight(bundle_dir, model, events, catalog, None, segments), _source(events, has_log, model)
-
-
-def _source(events: pl.DataFrame, full_log: bool, model: Shopformer) -> str:
-    if full_log:
+def source_description(insight: BundleInsight) -> str:
+    """Where the insight's log came from, in words: the task models' full log, or the recent histories."""
+    events, model = insight.events, insight.model
+    if insight.predictor is not None:
         return f"the task models' event log ({events.height:,} events)"
     return (f"each user's last {model.max_len} events as the bundle keeps them ({events.height:,} events): "
             "the bundle has no task models, whose full log a report would read")

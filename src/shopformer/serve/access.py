@@ -27,14 +27,15 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
+from fastapi import Depends, Header, Request
 from pydantic import Field, field_validator
 
 from shopformer.config import FrozenConfig, parse_yaml
 from shopformer.errors import ConfigError
 
-__all__ = ["SCOPES", "AccessControl", "AccessDenied", "ApiKey", "AuditLog", "KeyFile", "RateLimited",
+__all__ = ["SCOPES", "requires", "AccessControl", "AccessDenied", "ApiKey", "AuditLog", "KeyFile", "RateLimited",
            "is_loopback", "read_key_file"]
 
 Scope = Literal["read", "read-personal", "write", "admin"]
@@ -188,3 +189,25 @@ class AccessControl:
         if self.audit is not None:
             self.audit.record(key=None if key is None else key.name, action=action, endpoint=endpoint,
                               user_id=user_id, outcome=outcome)
+
+
+def requires(access: AccessControl, scope: str, audit: str | None = None, stored_id=lambda user_id: user_id):
+    """A route dependency: the request's key must hold `scope`; `audit` names the personal-data action
+    (read, export, erasure) written to the audit log, allowed or refused, under `stored_id(user_id)`."""
+
+    async def check(
+        request: Request, x_api_key: Annotated[str | None, Header(description="required when the service has API keys")] = None
+    ) -> None:
+        endpoint = f"{request.method} {getattr(request.scope.get('route'), 'path', request.url.path)}"
+        user_id = request.path_params.get("user_id")
+        user_id = None if user_id is None else stored_id(user_id)
+        try:
+            key = access.authorise(x_api_key, scope)
+        except AccessDenied:
+            if audit:
+                access.record(None, audit, endpoint, user_id, "refused")
+            raise
+        if audit:
+            access.record(key, audit, endpoint, user_id, "allowed")
+
+    return [Depends(check)]

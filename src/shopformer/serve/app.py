@@ -14,7 +14,7 @@ import time
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from shopformer._version import __version__
 from shopformer.errors import ShopformerError
 from shopformer.policy.log import OutcomeConflict
-from shopformer.serve.access import AccessControl, AccessDenied, RateLimited
+from shopformer.serve.access import AccessDenied, RateLimited, requires
 from shopformer.serve.dashboard import dashboard_router
 from shopformer.serve.engine import Engine, Recommendation, UnavailableError
 from shopformer.serve.limits import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT_S, AdmissionLimit, BodySizeLimit, RequestMetrics
@@ -133,28 +133,6 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal_error", f"{type(exc).__name__}: the server could not answer this request")
 
 
-def _allow(access: AccessControl, scope: str, audit: str | None = None, stored_id=lambda user_id: user_id):
-    """A route dependency: the request's key must hold `scope`; `audit` names the personal-data action
-    (read, export, erasure) written to the audit log, allowed or refused, under `stored_id(user_id)`."""
-
-    async def check(
-        request: Request, x_api_key: Annotated[str | None, Header(description="required when the service has API keys")] = None
-    ) -> None:
-        endpoint = f"{request.method} {getattr(request.scope.get('route'), 'path', request.url.path)}"
-        user_id = request.path_params.get("user_id")
-        user_id = None if user_id is None else stored_id(user_id)
-        try:
-            key = access.authorise(x_api_key, scope)
-        except AccessDenied:
-            if audit:
-                access.record(None, audit, endpoint, user_id, "refused")
-            raise
-        if audit:
-            access.record(key, audit, endpoint, user_id, "allowed")
-
-    return [Depends(check)]
-
-
 # The hot endpoints return a JSONResponse: their dicts are built to the response model already, and
 # validating them again would cost more than scoring a micro-batch; `response_model` still documents them.
 def _items(result: Recommendation) -> list[dict[str, Any]]:
@@ -164,10 +142,10 @@ def _items(result: Recommendation) -> list[dict[str, Any]]:
 
 def _add_routes(app: FastAPI, service: Service) -> None:
     access = service.access
-    read, write, admin = _allow(access, "read"), _allow(access, "write"), _allow(access, "admin")
-    personal = _allow(access, "read-personal", audit="read", stored_id=service.stored_id)
-    erasure = _allow(access, "write", audit="erasure", stored_id=service.stored_id)
-    export = _allow(access, "read-personal", audit="export", stored_id=service.stored_id)
+    read, write, admin = requires(access, "read"), requires(access, "write"), requires(access, "admin")
+    personal = requires(access, "read-personal", audit="read", stored_id=service.stored_id)
+    erasure = requires(access, "write", audit="erasure", stored_id=service.stored_id)
+    export = requires(access, "read-personal", audit="export", stored_id=service.stored_id)
 
     @app.post("/v1/events", response_model=EventsOut, dependencies=write, tags=["events"])
     async def post_events(body: EventsIn) -> JSONResponse:

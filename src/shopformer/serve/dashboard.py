@@ -20,7 +20,7 @@ from collections import deque
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.exceptions import HTTPException
@@ -29,9 +29,9 @@ from threadpoolctl import threadpool_limits
 from shopformer.data.codes import FIRST_CODE
 from shopformer.errors import ShopformerError
 from shopformer.report.dashboard import ASSET_TYPES, asset_files
-from shopformer.report.inputs import bundle_insight
+from shopformer.report.inputs import source_description
 from shopformer.report.insight_inputs import user_insight
-from shopformer.serve.access import AccessDenied
+from shopformer.serve.access import requires
 from shopformer.serve.engine import Engine, UnavailableError
 from shopformer.serve.service import Service
 
@@ -89,30 +89,11 @@ class LiveFeed:
         service.ingest, service.forget = recording_ingest, forgetting
 
 
-def _requires(service: Service, scope: str, audit: str | None = None) -> list:
-    """A route dependency: the request's key must hold `scope`; `audit` names the personal-data action logged."""
-
-    async def check(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
-        user_id = request.path_params.get("user_id")
-        endpoint = f"{request.method} {getattr(request.scope.get('route'), 'path', request.url.path)}"
-        stored = None if user_id is None else service.stored_id(user_id)
-        try:
-            key = service.access.authorise(x_api_key, scope)
-        except AccessDenied:
-            if audit:
-                service.access.record(None, audit, endpoint, stored, "refused")
-            raise
-        if audit:
-            service.access.record(key, audit, endpoint, stored, "allowed")
-
-    return [Depends(check)]
-
-
 def dashboard_router(service: Service) -> APIRouter:
     """The dashboard's pages and JSON over `service` (its live feed starts recording now)."""
     router, feed, cache = APIRouter(include_in_schema=False), LiveFeed(), _EngineCache()
     feed.attach(service)
-    read, personal = _requires(service, "read"), _requires(service, "read-personal")
+    read, personal = requires(service.access, "read"), requires(service.access, "read-personal")
     files = asset_files()
 
     @router.get("/dashboard")
@@ -163,7 +144,9 @@ def dashboard_router(service: Service) -> APIRouter:
     async def segments() -> dict[str, Any]:
         return await cache.segments(service.engine)
 
-    @router.get("/dashboard/api/users/{user_id}/timeline", dependencies=_requires(service, "read-personal", audit="read"))
+    audited = requires(service.access, "read-personal", audit="read", stored_id=service.stored_id)
+
+    @router.get("/dashboard/api/users/{user_id}/timeline", dependencies=audited)
     async def timeline(user_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
         """The user's events newest first: those the service stored, then the bundle's history of them."""
         engine, stored_id = service.engine, service.stored_id(user_id)
@@ -224,7 +207,9 @@ class _EngineCache:
 def _segment_map(engine: Engine) -> dict[str, Any]:
     """The map's points and the segment table, or why there are none (too few users, no events)."""
     try:
-        insight, source = bundle_insight(engine.bundle_dir, engine.model)
+        # The engine's own insight: the log, catalog, segments and population its profiles read.
+        insight = engine.insight.insight
+        source = source_description(insight)
         with threadpool_limits(limits=1):  # k-means threads would contend with the model thread's
             result = user_insight(insight, max_users=MAP_USERS)
     except ShopformerError as exc:
