@@ -12,7 +12,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,text,serve,ann,postgres,privacy,insight]'
+	$(BIN)/pip install --quiet -e '.[dev,text,serve,ann,postgres,privacy,insight,spark,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,7 +25,7 @@ check: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
 
-# System packages the real components of the tests need (a PostgreSQL server, chromium and its driver); installs only what is missing.
+# System packages the real components of the tests need (a PostgreSQL server, chromium and its driver, a Java runtime for Spark); installs only what is missing.
 system:
 	bash scripts/install-system-packages.sh
 
