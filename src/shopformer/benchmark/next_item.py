@@ -29,7 +29,7 @@ from shopformer.models.baselines import ItemKNN, MarkovChain, MostPopular, NextI
 from shopformer.predict.estimator import Shopformer
 from shopformer.runtime import machine_info, matmul_gflops, versions
 
-__all__ = ["BASELINES", "MODELS", "run_next_item_benchmark"]
+__all__ = ["BASELINES", "MODELS", "run_next_item_benchmark", "training_summary"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def run_next_item_benchmark(
             overrides = (model_overrides or {}) | (_IDS_ONLY if name == "shopformer-ids-only" else {})
             estimator = _fit_shopformer(prepared, overrides, train_overrides, text_model)
             scorer = estimator.score_items
-            extra = _training_summary(estimator, train, time.perf_counter() - started)
+            extra = training_summary(estimator, train, time.perf_counter() - started)
         for split, (histories, targets) in cases.items():
             result = {"model": name, "split": split, **_metrics(scorer, histories, targets, n_items), **extra}
             results.append(result)
@@ -115,7 +115,8 @@ def _metrics(scorer, histories: SequenceArrays, targets: np.ndarray, n_items: in
     return out
 
 
-def _training_summary(estimator: Shopformer, train, seconds: float) -> dict[str, Any]:
+def training_summary(estimator: Shopformer, train, seconds: float) -> dict[str, Any]:
+    """Time, epochs, best epoch, per-epoch seconds and useful GFLOP/s of a fit on `train` (its arrays)."""
     summary = estimator.training_summary
     history = summary["history"]
     seconds_per_epoch = float(np.median([m["seconds"] for m in history]))
