@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from shopformer.data.sequences import SequenceArrays
+from shopformer.models import prior as prior_module
 from shopformer.models.prior import WEIGHT_GRID, TransitionPrior
 
 N_ITEMS = 20  # codes 2..19 are items: more than 10, so a uniform score is a miss at 10
@@ -36,6 +37,19 @@ def test_tune_picks_a_weight_only_when_it_helps_on_validation():
     assert prior.weight == 0.1 and set(ndcg) == {(w, 0.0) for w in WEIGHT_GRID}
     prior.tune(_uniform, histories, np.array([6, 7]))  # targets the tables never saw
     assert (prior.weight, prior.neighbour_weight) == (0.0, 0.0)
+
+
+def test_tune_keeps_seen_items_as_candidates_on_request_and_samples_large_validation_sets(monkeypatch):
+    # After 3 the chain goes back to 2 (already in the history [2, 3]) twice as often as on to 4.
+    prior = TransitionPrior.fit(SequenceArrays.from_lists([[2, 3, 2], [2, 3, 2], [2, 3, 4]]), N_ITEMS)
+    histories, targets = SequenceArrays.from_lists([[2, 3]]), np.array([4])
+    assert prior.tune(_uniform, histories, targets, neighbour_grid=(0.0,))[(0.1, 0.0)] == 1.0  # 2 is not a candidate
+    kept = prior.tune(_uniform, histories, targets, neighbour_grid=(0.0,), filter_seen=False)
+    assert kept[(0.1, 0.0)] == 1 / np.log2(3)  # 2 ranks first, the target second
+    monkeypatch.setattr(prior_module, "TUNE_CASES", 3)
+    many = SequenceArrays.from_lists([[2, 3]] * 6 + [[4]] * 6)
+    ndcg = prior.tune(_uniform, many, np.array([2] * 6 + [9] * 6), neighbour_grid=(0.0,), filter_seen=False)
+    assert ndcg[(0.1, 0.0)] in (0.0, 1 / 3, 2 / 3, 1.0)  # an average over 3 of the 12 cases
 
 
 def test_neighbours_reach_items_two_steps_ahead_that_the_chain_ranks_second():

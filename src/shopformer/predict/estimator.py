@@ -137,7 +137,7 @@ class Shopformer(FittedBehaviourModel):
             return
         grids = [WEIGHT_GRID if weight is None else (weight,) for weight in fixed]
         histories, targets = arrays.last_item_cases()
-        ndcg = self.prior_.tune(self._model_log_probs, histories, targets, *grids)
+        ndcg = self.prior_.tune(self._model_log_probs, histories, targets, *grids, filter_seen=self.train_config.filter_seen)
         best = max(ndcg.values())
         logger.info("prior weights: transitions %.2f, neighbours %.2f (validation NDCG@10 %.4f, %.4f without)",
                     self.prior_.weight, self.prior_.neighbour_weight, best, ndcg.get((0.0, 0.0), float("nan")))
