@@ -1,7 +1,7 @@
 """Scale benchmark of the preparation stage on a synthetic 10M-event shop log.
 
-Generates a log in memory (Zipf-like item popularity, skewed user activity, session-like
-timestamps, a realistic event-type mix, ~10% reloads of the previous item), then times
+Generates a log in memory (`shopformer.data.synth.events`: Zipf-like item popularity, skewed user
+activity, session-like timestamps, a realistic event-type mix, ~10% reloads of the previous item), then times
 `prepare` (5-core filtering), a LeaveOneOut split and saving the prepared dataset, sampling the
 process's resident memory throughout.
 
@@ -30,10 +30,8 @@ from rich.table import Table
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.data.schema import Dataset, EventLog
 from shopformer.data.splits import LeaveOneOut
+from shopformer.data.synth.events import SyntheticEvents
 
-EVENT_TYPES = ("view", "click", "cart", "favourite", "purchase")
-EVENT_SHARES = (0.70, 0.15, 0.08, 0.03, 0.04)
-START = 1_700_000_000  # 2023-11-14: the log spans 90 days from here
 MiB = 1024 * 1024
 
 
@@ -65,45 +63,8 @@ class PeakMemory:
 
 
 def synthetic_log(n_events: int, n_users: int, n_items: int, seed: int) -> EventLog:
-    """A globally time-ordered log, as shops export it (users interleaved)."""
-    rng = np.random.default_rng(seed)
-    activity = rng.lognormal(0.0, 1.0, n_users)
-    per_user = rng.multinomial(n_events, activity / activity.sum())
-    users = np.repeat(np.arange(n_users, dtype=np.int32), per_user)
-    firsts = np.concatenate(([0], np.cumsum(per_user)[:-1]))[per_user > 0]
-    items = _zipf_items(rng, n_events, n_items)
-    # About 10% of events reload the user's previous item (the consecutive-duplicate filter's work).
-    reload = rng.random(n_events) < 0.10
-    reload[firsts] = False
-    source = np.where(reload, 0, np.arange(n_events))
-    items = items[np.maximum.accumulate(source)]
-    # Within a session gaps are ~90 s; 15% of gaps are session breaks of ~2 days.
-    in_session = rng.random(n_events) < 0.85
-    gaps = np.where(in_session, rng.exponential(90, n_events), rng.exponential(2 * 86_400, n_events))
-    gaps = gaps.astype(np.int64)
-    gaps[firsts] = 0
-    elapsed = np.cumsum(gaps)
-    elapsed -= np.repeat(elapsed[firsts], per_user[per_user > 0])
-    timestamps = np.repeat(rng.integers(START, START + 90 * 86_400, n_users), per_user) + elapsed
-    event_codes = np.searchsorted(np.cumsum(EVENT_SHARES), rng.random(n_events) * 0.999999).astype(np.int8)
-    order = np.argsort(timestamps, kind="stable")
-    frame = pl.DataFrame(
-        {"u": users[order], "i": items[order], "timestamp": timestamps[order], "e": event_codes[order]}
-    ).select(
-        user_id=pl.format("u{}", "u"),
-        item_id=pl.format("i{}", "i"),
-        timestamp="timestamp",
-        event_type=pl.col("e").replace_strict(dict(enumerate(EVENT_TYPES)), return_dtype=pl.String),
-    )
-    return EventLog(frame)
-
-
-def _zipf_items(rng: np.random.Generator, n_events: int, n_items: int, exponent: float = 1.05) -> np.ndarray:
-    cdf = np.cumsum(1.0 / np.arange(1, n_items + 1) ** exponent)
-    cdf /= cdf[-1]
-    popularity_rank = np.searchsorted(cdf, rng.random(n_events))
-    # Shuffle which id is popular, so id order says nothing about popularity.
-    return rng.permutation(n_items).astype(np.int32)[popularity_rank]
+    """The generator's log in one chunk, so its rows are in global time order as shops export them."""
+    return EventLog(SyntheticEvents(n_events, seed, n_users, n_items, chunk_events=n_events).frame())
 
 
 def machine_info() -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -31,11 +32,16 @@ from shopformer.cli.common import (
     stated_mapping,
     without_forgotten,
 )
-from shopformer.cli.report import show_columns, show_dataset_counts, show_ingest_report
+from shopformer.cli.report import show_columns, show_dataset_counts, show_ingest_report, show_streaming_summary
 from shopformer.data.formats import FORMATS, read_dataset
 from shopformer.data.ingest import ingest_files
+from shopformer.data.io import load_catalog
+from shopformer.data.mapping import IngestConfig
 from shopformer.data.prepared import PrepareConfig, prepare
 from shopformer.data.pseudonym import pseudonymise_dataset, pseudonymise_ingested
+from shopformer.data.scan import is_parquet_collection
+from shopformer.data.streaming import prepare_parquet
+from shopformer.errors import ConfigError
 
 data_app = typer.Typer(help="Inspect and prepare event logs.", no_args_is_help=True)
 
@@ -59,8 +65,33 @@ INSPECT_EXAMPLES = """[bold]Examples[/]\n
 PREPARE_EXAMPLES = """[bold]Examples[/]\n
   shopformer data prepare events.parquet --catalog items.csv --out prepared/\n
   shopformer data prepare log.csv --config mapping.yaml --min-user-events 5 --min-item-events 5 --out prepared/\n
-  shopformer data prepare ecomm_edge_train.txt --format taobao --with item_features_path=ecomm_item_feature.txt --out prepared/
+  shopformer data prepare ecomm_edge_train.txt --format taobao --with item_features_path=ecomm_item_feature.txt --out prepared/\n
+  shopformer data prepare lake/events/ --min-user-events 5 --min-item-events 5 --out prepared/   (a Parquet folder: streamed)\n
+  shopformer data prepare 'lake/events/*.parquet' --engine spark --spark-master local[4] --out prepared/\n
+A folder or glob of Parquet files (or one file with --streaming) is prepared in bounded memory: only
+integer codes are held, and the result is the same as the in-memory path's. --engine spark runs the
+same preparation on Spark (local mode by default, or --spark-master for a cluster).
 """
+
+
+class Engine(str, Enum):
+    """Where the preparation runs."""
+
+    local = "local"
+    spark = "spark"
+
+
+EngineOpt = Annotated[Engine, typer.Option("--engine", help="local (this process) or spark.", case_sensitive=False)]
+StreamingOpt = Annotated[
+    bool, typer.Option("--streaming", help="Stream a single Parquet file too (a folder or glob always is).")
+]
+SparkMasterOpt = Annotated[
+    Optional[str], typer.Option("--spark-master", help="Spark master for --engine spark: local[N] (default: all cores) or spark://host:7077.")
+]
+SparkWorkOpt = Annotated[
+    Optional[Path],
+    typer.Option("--spark-work-dir", help="Folder for Spark's cleaned rows that executors and this machine reach (default: beside --out)."),
+]
 
 
 #: Parameters of `inspect` and `prepare` that state the event mapping.
@@ -108,7 +139,8 @@ def inspect(
 @data_app.command("prepare", epilog=PREPARE_EXAMPLES)
 @reports_errors
 def prepare_command(
-    path: Annotated[Path, typer.Argument(help="Event file: CSV/TSV, Parquet or JSON Lines (or the main file of --format).")],
+    path: Annotated[Path, typer.Argument(
+        help="Event file: CSV/TSV, Parquet or JSON Lines (or the main file of --format), or a folder or glob of Parquet files.")],
     out: Annotated[Path, typer.Option("--out", help="Folder to write the prepared dataset to.")],
     fmt: FormatOpt = None, extras: ExtraOpt = None, catalog: CatalogOpt = None, config: ConfigOpt = None,
     user_col: UserColOpt = None, item_col: ItemColOpt = None, time_col: TimeColOpt = None,
@@ -121,17 +153,29 @@ def prepare_command(
     keep_consecutive_duplicates: Annotated[bool, typer.Option(help="Keep repeated identical consecutive events.")] = False,
     pseudonymise_key: PseudonymiseOpt = None,
     tombstones: TombstonesOpt = None,
+    engine: EngineOpt = Engine.local,
+    streaming: StreamingOpt = False,
+    spark_master: SparkMasterOpt = None,
+    spark_work_dir: SparkWorkOpt = None,
 ) -> None:
     """Validate, clean, sessionize and encode an event log, and save it as a prepared dataset."""
     flags = {name: value for name, value in locals().items() if name in MAPPING_FLAGS}
-    dataset, ingested = load_dataset(path, fmt, extras, catalog, config, flags, pseudonymise_key, tombstones)
-    if ingested is not None:
-        show_ingest_report(ingested.result)
-        ingested.result.write_report(out / "ingest")
     prepare_config = PrepareConfig(
         dedupe_consecutive=not keep_consecutive_duplicates, min_user_events=min_user_events,
         min_item_events=min_item_events, session_gap_seconds=session_gap,
     )
+    if engine is Engine.local and (spark_master is not None or spark_work_dir is not None):
+        raise ConfigError("--spark-master and --spark-work-dir apply to --engine spark only")
+    if engine is Engine.spark or streaming or (fmt is None and is_parquet_collection(path)):
+        if fmt is not None or pseudonymise_key is not None or tombstones is not None:
+            raise ConfigError("--format, --pseudonymise-key and --tombstones need the in-memory path: give one file "
+                              "without --streaming or --engine spark")
+        spark = {"master": spark_master, "work_dir": spark_work_dir} if engine is Engine.spark else None
+        return _prepare_streaming(path, out, prepare_config, config, flags, catalog, spark)
+    dataset, ingested = load_dataset(path, fmt, extras, catalog, config, flags, pseudonymise_key, tombstones)
+    if ingested is not None:
+        show_ingest_report(ingested.result)
+        ingested.result.write_report(out / "ingest")
     prepared = prepare(dataset, prepare_config, progress=True)
     prepared.save(out)
     if dataset.info.get("quarantined_lines"):
@@ -141,4 +185,20 @@ def prepare_command(
     if ingested is not None:
         ingested.config.to_yaml(out / "ingest_config.yaml")
     show_dataset_counts(dataset.__class__(dataset.name, prepared.events, prepared.catalog))
+    console.print(f"[green]Prepared dataset written to {out}[/]")
+
+
+def _prepare_streaming(path: Path, out: Path, prepare_config: PrepareConfig, config: Path | None, flags: dict,
+                       catalog: Path | None, spark: dict | None) -> None:
+    """Parquet files to a prepared dataset in bounded memory, locally or (`spark` options given) on Spark."""
+    stated, catalog_mapping = stated_mapping(config, **flags)
+    items = load_catalog(catalog, catalog_mapping) if catalog is not None else None
+    if spark is None:
+        summary = prepare_parquet(path, out, prepare_config, stated=stated, catalog=items, progress=True)
+    else:
+        from shopformer.scale.spark_prepare import prepare_with_spark
+
+        summary = prepare_with_spark(path, out, prepare_config, stated=stated, catalog=items, progress=True, **spark)
+    IngestConfig(events=summary.mapping, catalog=catalog_mapping).to_yaml(out / "ingest_config.yaml")
+    show_streaming_summary(summary)
     console.print(f"[green]Prepared dataset written to {out}[/]")

@@ -44,6 +44,26 @@ def show_dataset_counts(dataset: Dataset) -> None:
     console.print(table)
 
 
+def show_streaming_summary(summary) -> None:
+    """Rows read, quarantined per reason and kept, and the counts of a streamed preparation's result."""
+    table = Table(title=f"Dataset {summary.name}", title_justify="left")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("rows read", f"{summary.rows_read:,}")
+    for reason, count in summary.quarantined.items():
+        table.add_row(f"[yellow]  quarantined: {reason}[/]", f"{count:,}")
+    steps = {step.step: step for step in summary.report}
+    for step in ("dedupe", "min_count"):
+        if step in steps:
+            table.add_row(f"  removed by {step}", f"{steps[step].rows_in - steps[step].rows_out:,}")
+    table.add_row("events", f"{summary.events:,}")
+    table.add_row("users", f"{summary.users:,}")
+    table.add_row("items", f"{summary.items:,}")
+    if "catalog" in steps:
+        table.add_row("catalog items", f"{steps['catalog'].rows_out:,}")
+    console.print(table)
+
+
 def show_columns(preview: pl.DataFrame, nulls: dict[str, int], roles: dict[str, str]) -> None:
     """The file's columns with the role each one was given and a few example values."""
     by_column = {col: field.removesuffix("_col") for field, col in roles.items() if col}

@@ -86,10 +86,13 @@ def _decode(path: Path, encoding: str) -> str:
         ) from None
 
 
-def _strings(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every column as a string; native datetimes as unix seconds so no zone is guessed later."""
+def string_columns(schema: pl.Schema) -> list[pl.Expr]:
+    """Every column as a string; native datetimes as unix seconds so no zone is guessed later.
+
+    Expressions rather than a frame, so that a lazy (streaming) scan converts its columns the same way.
+    """
     exprs = []
-    for name, dtype in frame.schema.items():
+    for name, dtype in schema.items():
         if isinstance(dtype, pl.Datetime):
             exprs.append(pl.col(name).dt.epoch("s").cast(pl.String))
         elif isinstance(dtype, pl.Date):
@@ -101,7 +104,7 @@ def _strings(frame: pl.DataFrame) -> pl.DataFrame:
             exprs.append(pl.col(name).map_elements(_to_json, return_dtype=pl.String, skip_nulls=True))
         else:
             exprs.append(pl.col(name).cast(pl.String))
-    return frame.select(exprs)
+    return exprs
 
 
 def _to_json(value) -> str:
@@ -120,7 +123,7 @@ def _read_parquet(path: Path) -> RawTable:
                         expected="a valid Parquet file") from None
     if frame.height == 0:
         raise DataError("has no data rows", path=str(path))
-    frame = _strings(frame).with_columns(pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("__row__"))
+    frame = frame.select(string_columns(frame.schema)).with_columns(pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("__row__"))
     return RawTable(frame, _no_ragged(), str(path))
 
 

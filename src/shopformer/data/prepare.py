@@ -7,6 +7,11 @@ pipeline can report it. Everything is vectorised Polars/NumPy: no per-row Python
 Steps that look at "the previous event of the same user" need the log grouped by user and ordered
 by time. They call `sort_by_user_time`, which is a cheap no-op on a log that is already in that order,
 so a pipeline pays for the sort once and every later step reuses it (filters keep row order).
+
+Each step also works on a bare frame whose `user_id`, `item_id` and `event_type` hold integer codes
+(`filter_frame`, `session_numbers`, `sort_frame_by_user_time`): codes from sorted ids keep both the
+equality and the order of the ids, so the streaming preparation, which only holds such narrow
+columns, runs these same steps and gets the same rows.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ __all__ = [
     "Sessionizer",
     "is_sorted_by_user_time",
     "sort_by_user_time",
+    "sort_frame_by_user_time",
 ]
 
 
@@ -36,9 +42,9 @@ def _same_user_as_previous() -> pl.Expr:
     return pl.col("user_id") == pl.col("user_id").shift(1)
 
 
-def is_sorted_by_user_time(log: EventLog) -> bool:
+def is_sorted_by_user_time(log: EventLog | pl.DataFrame) -> bool:
     """Whether rows are grouped by `user_id` (ascending) and in time order within each user."""
-    frame = log.frame
+    frame = log.frame if isinstance(log, EventLog) else log
     if frame.height < 2:
         return True
     previous_user = pl.col("user_id").shift(1)
@@ -56,22 +62,30 @@ def _check_no_null_keys(frame: pl.DataFrame) -> None:
 
 
 def sort_by_user_time(log: EventLog) -> EventLog:
-    """The log ordered by user id, then timestamp; events at the same time keep their input order.
-
-    Sorting 10M string ids directly is slow (string comparisons at every step), so users are first
-    replaced by their rank among the distinct ids and the sort runs on two integer keys.
-    """
+    """The log ordered by user id, then timestamp; events at the same time keep their input order."""
     if is_sorted_by_user_time(log):
         return log
-    frame = log.frame
+    return log.with_frame(sort_frame_by_user_time(log.frame))
+
+
+def sort_frame_by_user_time(frame: pl.DataFrame) -> pl.DataFrame:
+    """`sort_by_user_time` on a bare frame whose `user_id` holds string ids or integer codes.
+
+    Sorting 10M string ids directly is slow (string comparisons at every step), so string users are
+    first replaced by their rank among the distinct ids and the sort runs on two integer keys.
+    """
+    if is_sorted_by_user_time(frame):
+        return frame
     _check_no_null_keys(frame)
-    distinct_users = frame["user_id"].unique().sort()
-    user_rank = frame["user_id"].replace_strict(
-        distinct_users, pl.int_range(len(distinct_users), dtype=pl.Int32, eager=True), return_dtype=pl.Int32
-    )
+    user_rank = frame["user_id"]
+    if not user_rank.dtype.is_integer():
+        distinct_users = user_rank.unique().sort()
+        user_rank = user_rank.replace_strict(
+            distinct_users, pl.int_range(len(distinct_users), dtype=pl.Int32, eager=True), return_dtype=pl.Int32
+        )
     # np.lexsort is stable and sorts by the last key first: user, then time, then input position.
     order = np.lexsort((frame["timestamp"].to_numpy(), user_rank.to_numpy()))
-    return log.with_frame(frame[order])
+    return frame[order]
 
 
 class ConsecutiveDuplicatesFilter:
@@ -84,17 +98,20 @@ class ConsecutiveDuplicatesFilter:
         self.columns = tuple(columns)
 
     def apply(self, log: EventLog) -> EventLog:
-        missing = [c for c in self.columns if c not in log.frame.columns]
+        return log.with_frame(self.filter_frame(sort_by_user_time(log).frame))
+
+    def filter_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The filter on a frame already sorted by user and time (ids as strings or as codes)."""
+        missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise DataError("cannot compare consecutive events on an absent column", column=missing[0])
-        ordered = sort_by_user_time(log)
         repeats = _same_user_as_previous()
         for column in self.columns:
             # eq_missing: two missing values (e.g. no session) count as equal, not as unknown.
             repeats = repeats & pl.col(column).eq_missing(pl.col(column).shift(1))
-        kept = ordered.frame.filter(~repeats.fill_null(False))
-        self.removed_ = ordered.frame.height - kept.height
-        return ordered.with_frame(kept)
+        kept = frame.filter(~repeats.fill_null(False))
+        self.removed_ = frame.height - kept.height
+        return kept
 
 
 class MinCountFilter:
@@ -111,12 +128,16 @@ class MinCountFilter:
         self.min_item_events = min_item_events
 
     def apply(self, log: EventLog) -> EventLog:
-        frame = log.frame
+        return log.with_frame(self.filter_frame(log.frame))
+
+    def filter_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The filter on a bare frame (ids as strings or as codes; a missing item is its own group)."""
+        rows_in = frame.height
         self.iterations_ = 0
         if self.min_user_events > 1 or self.min_item_events > 1:
             frame = self._filter_until_stable(frame)
-        self.removed_ = log.frame.height - frame.height
-        return log.with_frame(frame)
+        self.removed_ = rows_in - frame.height
+        return frame
 
     def _filter_until_stable(self, frame: pl.DataFrame) -> pl.DataFrame:
         enough = (pl.len().over("user_id") >= self.min_user_events) & (
@@ -151,11 +172,17 @@ class Sessionizer:
         if log.time_resolution == "order" and "session_id" in frame.columns:
             self.n_sessions_ = frame["session_id"].n_unique()
             return ordered
-        starts = self._session_starts(log.time_resolution)
-        session_number = starts.cast(pl.Int64).cum_sum().over("user_id") - 1
-        frame = frame.with_columns(session_id=pl.format("{}:{}", "user_id", session_number))
-        self.n_sessions_ = int(frame.select(starts.sum()).item()) if frame.height else 0
+        numbers = self.session_numbers(frame, log.time_resolution)
+        frame = frame.with_columns(session_id=pl.format("{}:{}", pl.col("user_id"), pl.lit(numbers)))
         return ordered.with_frame(frame)
+
+    def session_numbers(self, frame: pl.DataFrame, time_resolution: str) -> pl.Series:
+        """Each event's session number within its user (0, 1, …), on a frame sorted by user and time
+        (ids as strings or as codes); sets `n_sessions_`."""
+        starts = self._session_starts(time_resolution)
+        numbers = frame.select((starts.cast(pl.Int64).cum_sum().over("user_id") - 1).alias("session")).to_series()
+        self.n_sessions_ = int(frame.select(starts.sum()).item()) if frame.height else 0
+        return numbers
 
     def _session_starts(self, time_resolution: str) -> pl.Expr:
         new_user = ~_same_user_as_previous().fill_null(False)
@@ -164,8 +191,6 @@ class Sessionizer:
         step = pl.col("timestamp") - pl.col("timestamp").shift(1)
         max_gap = 0 if time_resolution == "day" else self.gap_seconds
         return new_user | (step > max_gap).fill_null(True)
-
-
 
 
 def _as_string_series(values: pl.Series | np.ndarray | Iterable[str]) -> pl.Series:

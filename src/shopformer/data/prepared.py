@@ -11,7 +11,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,10 +33,13 @@ from shopformer.data.prepare import (
 from shopformer.data.schema import CANONICAL_EVENT_TYPES, Catalog, Dataset, EventLog
 from shopformer.data.sequences import SequenceArrays, Sequences
 
-__all__ = ["PrepareConfig", "PreparedDataset", "StepReport", "prepare"]
+__all__ = ["PrepareConfig", "PreparedDataset", "StepRecorder", "StepReport", "align_catalog", "event_vocabulary",
+           "prepare", "progress_display", "save_parts", "vocabulary_of"]
 
 logger = logging.getLogger(__name__)
 
+#: The prepared events' file in a saved dataset.
+EVENTS_FILE = "events.parquet"
 
 
 class PrepareConfig(FrozenConfig):
@@ -62,7 +65,7 @@ class StepReport:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class _StepRecorder:
+class StepRecorder:
     """Times steps, logs them and advances the progress display."""
 
     def __init__(self, progress: Progress | None, task_id: int | None) -> None:
@@ -84,11 +87,16 @@ class _StepRecorder:
 
 def event_vocabulary(log: EventLog) -> LabelEncoder:
     """Canonical event types first (stable codes across datasets), then this log's own, sorted."""
-    extra = sorted(set(log.frame["event_type"].drop_nulls().unique().to_list()) - set(CANONICAL_EVENT_TYPES))
+    return vocabulary_of(log.frame["event_type"].drop_nulls().unique().to_list())
+
+
+def vocabulary_of(event_types: Iterable[str]) -> LabelEncoder:
+    """`event_vocabulary` of a log with these event types."""
+    extra = sorted(set(event_types) - set(CANONICAL_EVENT_TYPES))
     return LabelEncoder.from_classes([*CANONICAL_EVENT_TYPES, *extra])
 
 
-def _align_catalog(catalog: Catalog | None, item_encoder: LabelEncoder) -> Catalog | None:
+def align_catalog(catalog: Catalog | None, item_encoder: LabelEncoder) -> Catalog | None:
     """Catalog rows of the kept items, in item-code order; items without a catalog row stay absent."""
     if catalog is None:
         return None
@@ -129,21 +137,34 @@ class PreparedDataset:
         """Writes Parquet, JSON and .npz files into `directory` (created if needed); no pickle."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.events.frame.write_parquet(directory / "events.parquet")
-        if self.catalog is not None:
-            self.catalog.frame.write_parquet(directory / "catalog.parquet")
-        if self.users is not None:
-            self.users.write_parquet(directory / "users.parquet")
-        self.user_encoder.save(directory / "user_encoder.json")
-        self.item_encoder.save(directory / "item_encoder.json")
-        self.event_vocab.save(directory / "event_types.json")
-        self.sequences.save(directory / "sequences.npz")
-        _write_json(directory / "config.json", self.config.model_dump(mode="json"))
-        _write_json(directory / "report.json", [asdict(step) for step in self.report])
-        write_header(directory / "prepared.json", "prepared_dataset", indent=2, name=self.name,
-                     time_resolution=self.events.time_resolution,
-                     has_catalog=self.catalog is not None, has_users=self.users is not None)
+        self.events.frame.write_parquet(directory / EVENTS_FILE)
+        save_parts(directory, self.name, self.events.time_resolution, catalog=self.catalog, users=self.users,
+                   encoders=(self.user_encoder, self.item_encoder, self.event_vocab), sequences=self.sequences,
+                   report=self.report, config=self.config)
         return directory
+
+    def differences(self, other: PreparedDataset) -> list[str]:
+        """The parts in which `other` holds different data (none: the same prepared dataset); the
+        report is compared without its timings."""
+        def same_frame(a: pl.DataFrame | None, b: pl.DataFrame | None) -> bool:
+            return (a is None and b is None) or (a is not None and b is not None and a.equals(b))
+
+        def steps(report: list[StepReport]) -> list[tuple]:
+            return [(s.step, s.rows_in, s.rows_out, s.details) for s in report]
+
+        same = {
+            "name": self.name == other.name,
+            "events": self.events.time_resolution == other.events.time_resolution
+            and same_frame(self.events.frame, other.events.frame),
+            "catalog": same_frame(*(None if d.catalog is None else d.catalog.frame for d in (self, other))),
+            "users": same_frame(self.users, other.users),
+            "encoders": all(a.classes.equals(b.classes) for a, b in zip(
+                (self.user_encoder, self.item_encoder, self.event_vocab), (other.user_encoder, other.item_encoder, other.event_vocab))),
+            "sequences": self.sequences.equals(other.sequences),
+            "report": steps(self.report) == steps(other.report),
+            "config": self.config == other.config,
+        }
+        return [part for part, equal in same.items() if not equal]
 
     @classmethod
     def load(cls, directory: str | Path) -> PreparedDataset:
@@ -153,7 +174,7 @@ class PreparedDataset:
         catalog = Catalog(pl.read_parquet(directory / "catalog.parquet")) if meta["has_catalog"] else None
         return cls(
             name=meta["name"],
-            events=EventLog(pl.read_parquet(directory / "events.parquet"), meta["time_resolution"]),
+            events=EventLog(pl.read_parquet(directory / EVENTS_FILE), meta["time_resolution"]),
             catalog=catalog,
             users=pl.read_parquet(directory / "users.parquet") if meta["has_users"] else None,
             user_encoder=LabelEncoder.load(directory / "user_encoder.json"),
@@ -165,6 +186,23 @@ class PreparedDataset:
         )
 
 
+def save_parts(directory: Path, name: str, time_resolution: str, *, catalog: Catalog | None, users: pl.DataFrame | None,
+               encoders: tuple[LabelEncoder, LabelEncoder, LabelEncoder], sequences: Sequences,
+               report: list[StepReport], config: PrepareConfig) -> None:
+    """Everything of a saved prepared dataset but `EVENTS_FILE`, which its writer streams itself."""
+    if catalog is not None:
+        catalog.frame.write_parquet(directory / "catalog.parquet")
+    if users is not None:
+        users.write_parquet(directory / "users.parquet")
+    for encoder, file in zip(encoders, ("user_encoder.json", "item_encoder.json", "event_types.json")):
+        encoder.save(directory / file)
+    sequences.save(directory / "sequences.npz")
+    _write_json(directory / "config.json", config.model_dump(mode="json"))
+    _write_json(directory / "report.json", [asdict(step) for step in report])
+    write_header(directory / "prepared.json", "prepared_dataset", indent=2, name=name, time_resolution=time_resolution,
+                 has_catalog=catalog is not None, has_users=users is not None)
+
+
 def _write_json(path: Path, document: Any) -> None:
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
 
@@ -173,19 +211,24 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def prepare(dataset: Dataset, config: PrepareConfig | None = None, progress: bool = False) -> PreparedDataset:
-    """Cleans, sessionizes and encodes a dataset; `progress=True` shows a progress bar per step."""
-    config = config or PrepareConfig()
-    display = Progress(
+def progress_display(progress: bool) -> Progress:
+    """The per-step progress bar of a preparation (`progress=False`: a silent one)."""
+    return Progress(
         TextColumn("prepare {task.description:<12}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), disable=not progress,
     )
+
+
+def prepare(dataset: Dataset, config: PrepareConfig | None = None, progress: bool = False) -> PreparedDataset:
+    """Cleans, sessionizes and encodes a dataset; `progress=True` shows a progress bar per step."""
+    config = config or PrepareConfig()
+    display = progress_display(progress)
     with display:
         task_id = display.add_task("start", total=7 if dataset.catalog is not None else 6)
-        return _run_pipeline(dataset, config, _StepRecorder(display, task_id))
+        return _run_pipeline(dataset, config, StepRecorder(display, task_id))
 
 
-def _run_pipeline(dataset: Dataset, config: PrepareConfig, steps: _StepRecorder) -> PreparedDataset:
+def _run_pipeline(dataset: Dataset, config: PrepareConfig, steps: StepRecorder) -> PreparedDataset:
     log = dataset.events
     log = steps.run("sort", lambda: _rows(sort_by_user_time(log)), len(log))
     if config.dedupe_consecutive:
@@ -198,7 +241,7 @@ def _run_pipeline(dataset: Dataset, config: PrepareConfig, steps: _StepRecorder)
     sequences = steps.run("sequences", lambda: _rows(Sequences.from_log(log, *encoders), len(log)), len(log))
     catalog = dataset.catalog
     if catalog is not None:
-        catalog = steps.run("catalog", lambda: _rows(_align_catalog(catalog, encoders[1])), len(catalog))
+        catalog = steps.run("catalog", lambda: _rows(align_catalog(catalog, encoders[1])), len(catalog))
     users = dataset.users
     if users is not None and "user_id" in users.columns:
         users = users.filter(pl.col("user_id").is_in(encoders[0].classes_.implode()))

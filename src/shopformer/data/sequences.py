@@ -168,10 +168,15 @@ class Sequences(SequenceArrays):
         if not _sorted_by_user_time(users, timestamps):
             order = np.lexsort((timestamps, users))
             users, items, event_types, timestamps = users[order], items[order], event_types[order], timestamps[order]
+        return cls.from_codes(users, items, event_types, timestamps, tuple(event_vocab.classes_.to_list()))
+
+    @classmethod
+    def from_codes(cls, users: np.ndarray, items: np.ndarray, event_types: np.ndarray, timestamps: np.ndarray,
+                   event_vocabulary: tuple[str, ...]) -> Sequences:
+        """Sequences from one code per event, already sorted by user code and then time."""
         starts = np.flatnonzero(np.diff(users, prepend=np.int32(-1)) != 0)
         offsets = np.append(starts, len(users)).astype(np.int64)
-        vocabulary = tuple(event_vocab.classes_.to_list())
-        return cls(users[starts], offsets, items, event_types, timestamps, vocabulary)
+        return cls(users[starts], offsets, items, event_types, timestamps, event_vocabulary)
 
     def __len__(self) -> int:
         return len(self.users)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,12 +66,17 @@ class IngestResult:
         out.mkdir(parents=True, exist_ok=True)
         self.quarantine.write_csv(out / "quarantine.csv")
         counts = {reason: n for reason, n in self.counts().items() if reason != "accepted"}
-        report = {
-            "source": self.source, "rows_read": self.rows_read, "accepted": len(self.events),
-            "quarantined": counts, "time_format": self.time_format, "time_resolution": self.events.time_resolution,
-            "event_type_mapping": self.event_type_mapping,
-        }
-        (out / "ingest_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        write_ingest_report(out, source=self.source, rows_read=self.rows_read, accepted=len(self.events),
+                            quarantined=counts, time_format=self.time_format,
+                            time_resolution=self.events.time_resolution, event_type_mapping=self.event_type_mapping)
+
+
+def write_ingest_report(out_dir: Path, *, source: str, rows_read: int, accepted: int, quarantined: dict[str, int],
+                        time_format: str, time_resolution: str, event_type_mapping: dict[str, str]) -> None:
+    """`ingest_report.json`: where rows came from and how many were accepted or quarantined, by reason."""
+    report = {"source": source, "rows_read": rows_read, "accepted": accepted, "quarantined": quarantined,
+              "time_format": time_format, "time_resolution": time_resolution, "event_type_mapping": event_type_mapping}
+    (out_dir / "ingest_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
 def _wanted_columns(mapping: EventMapping) -> dict[str, str]:
@@ -81,7 +87,7 @@ def _wanted_columns(mapping: EventMapping) -> dict[str, str]:
     return wanted
 
 
-def _event_type_mapping(raw_types: pl.Series, mapping: EventMapping) -> dict[str, str]:
+def event_type_mapping(raw_types: pl.Series, mapping: EventMapping) -> dict[str, str]:
     """Raw value -> event type for the distinct values present (few, so a Python loop is fine)."""
     known = {}
     for value in raw_types.drop_nulls().unique().to_list():
@@ -97,7 +103,7 @@ def _canonical_frame(raw: RawTable, mapping: EventMapping) -> tuple[pl.DataFrame
     if mapping.event_col is None:
         events, type_map = pl.lit(mapping.default_event), {}
     else:
-        type_map = _event_type_mapping(frame[mapping.event_col], mapping)
+        type_map = event_type_mapping(frame[mapping.event_col], mapping)
         events = pl.col(mapping.event_col).replace_strict(type_map, default=None, return_dtype=pl.String)
     optional = {field: pl.col(col) for field, col in mapping.optional_columns().items()}
     canonical = frame.select(
@@ -108,14 +114,19 @@ def _canonical_frame(raw: RawTable, mapping: EventMapping) -> tuple[pl.DataFrame
     return canonical, type_map, fmt, ("day" if fmt == "yyyymmdd" else "second")
 
 
-def _reason_expr(frame: pl.DataFrame, mapping: EventMapping, now: int) -> pl.Expr:
+def quarantine_reason(columns: Collection[str], mapping: EventMapping, now: int) -> pl.Expr:
+    """The `reason` column: the first of `REASONS` a row of a canonical frame with `columns` fails, or null.
+
+    The frame holds user_id, item_id, event_type, `__time__` (the raw time), timestamp (parsed) and
+    the mapped optional fields as read; an expression, so a lazy (streaming) scan checks rows alike.
+    """
     too_long = (pl.col("user_id").str.len_chars() > MAX_ID_LENGTH) | (pl.col("item_id").str.len_chars() > MAX_ID_LENGTH)
-    numbers = [f for f in _NUMERIC_FIELDS if f in frame.columns]
+    numbers = [f for f in _NUMERIC_FIELDS if f in columns]
     bad_number = pl.lit(False)
     for field in numbers:
         bad_number = bad_number | (pl.col(field).is_not_null() & pl.col(field).cast(pl.Float64, strict=False).is_null())
-    negative = pl.col("quantity").cast(pl.Float64, strict=False) < 0 if "quantity" in frame.columns else pl.lit(False)
-    duplicate = ~pl.col("event_id").is_first_distinct() & pl.col("event_id").is_not_null() if "event_id" in frame.columns else pl.lit(False)
+    negative = pl.col("quantity").cast(pl.Float64, strict=False) < 0 if "quantity" in columns else pl.lit(False)
+    duplicate = ~pl.col("event_id").is_first_distinct() & pl.col("event_id").is_not_null() if "event_id" in columns else pl.lit(False)
     checks = [
         ("missing_user_id", pl.col("user_id").is_null()),
         # A search is about a query, not an item: its item may be empty.
@@ -143,8 +154,13 @@ def _accepted_events(frame: pl.DataFrame, resolution: str) -> EventLog:
     return EventLog(accepted.sort("user_id", "timestamp", maintain_order=True), resolution)
 
 
+def reason_details(fmt: str) -> dict[str, str]:
+    """The detail written beside each quarantined row, by reason, for a time column in format `fmt`."""
+    return {**REASONS, "unparsable_timestamp": f"{REASONS['unparsable_timestamp']} (expected {describe_format(fmt)})"}
+
+
 def _quarantine(raw: RawTable, checked: pl.DataFrame, fmt: str) -> pl.DataFrame:
-    details = {**REASONS, "unparsable_timestamp": f"{REASONS['unparsable_timestamp']} (expected {describe_format(fmt)})"}
+    details = reason_details(fmt)
     rejected = checked.filter(pl.col("reason").is_not_null()).select("__row__", "reason")
     rows = rejected.join(raw.frame, on="__row__", how="left")
     ragged = raw.ragged.with_columns(pl.lit("wrong_field_count").alias("reason"))
@@ -158,7 +174,7 @@ def validate_events(raw: RawTable, mapping: EventMapping, *, now: int | None = N
     check_columns(raw, _wanted_columns(mapping))
     now = int(time.time()) if now is None else now
     canonical, type_map, fmt, resolution = _canonical_frame(raw, mapping)
-    checked = canonical.with_columns(_reason_expr(canonical, mapping, now))
+    checked = canonical.with_columns(quarantine_reason(canonical.columns, mapping, now))
     events = _accepted_events(checked.filter(pl.col("reason").is_null()), resolution)
     quarantine = _quarantine(raw, checked, fmt)
     return IngestResult(events, quarantine, raw.rows_read, raw.source, type_map, fmt)
