@@ -36,6 +36,7 @@ from shopformer.data.pseudonym import pseudonymise_dataset
 from shopformer.data.synth import generate_demo_shop
 from shopformer.errors import ConfigError
 from shopformer.predict.estimator import Shopformer
+from shopformer.train.distributed import joined_process_group
 
 MAPPING_FLAGS = ("user_col", "item_col", "time_col", "event_col", "time_format")
 
@@ -54,8 +55,22 @@ ModelConfigOpt = Annotated[Optional[Path], typer.Option("--model-config", help="
 TRAIN_EXAMPLES = """[bold]Examples[/]\n
   shopformer train --demo --out bundle/\n
   shopformer train events.csv --catalog items.csv --out bundle/ --max-minutes 20\n
-  shopformer train Beauty.txt --format s3rec --with item_attributes_path=Beauty_item2attributes.json --out bundle/ --set model.dim=128
+  shopformer train Beauty.txt --format s3rec --with item_attributes_path=Beauty_item2attributes.json --out bundle/ --set model.dim=128\n
+  torchrun --nproc-per-node 2 -m shopformer train --demo --out bundle/   [dim](data-parallel, same global batch)[/]\n
+  shopformer train --demo --out bundle/ --launcher ray --workers 2 [--ray-address auto]
 """
+
+LAUNCHERS = ("process", "ray")
+LauncherOpt = Annotated[
+    str, typer.Option("--launcher", help="process: this process (each rank, under torchrun); ray: Ray Train workers.")
+]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Ray Train workers (default 2).")]
+RayAddressOpt = Annotated[
+    Optional[str], typer.Option("--ray-address", help="Ray cluster to train on (auto, ray://head:10001); default: a local Ray.")
+]
+RayStorageOpt = Annotated[
+    Optional[str], typer.Option("--ray-storage", help="Folder or URI every Ray node reaches, for the run's checkpoint.")
+]
 
 
 def resolved_configs(
@@ -98,19 +113,46 @@ def train(
     dp_epsilon: Annotated[
         Optional[float], typer.Option("--dp-epsilon", min=0.01, help="User-level differential privacy: the epsilon to spend.")
     ] = None,
+    launcher: LauncherOpt = "process", workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None, ray_storage: RayStorageOpt = None,
 ) -> None:
-    """Train the behaviour Transformer on an event log and save it as a bundle."""
+    """Train the behaviour Transformer on an event log and save it as a bundle.
+
+    Under torchrun every rank trains on its share of each batch and rank 0 writes the bundle.
+    """
     flags = {name: value for name, value in locals().items() if name in MAPPING_FLAGS}
+    _check_launcher(launcher, workers, ray_address, ray_storage)
     configs = resolved_configs(model_config, overrides, max_minutes)
     if dp_epsilon is not None:
         configs["train"]["dp_epsilon"] = dp_epsilon
     estimator = Shopformer(model=configs["model"], train=configs["train"])
-    dataset = _dataset(path, demo, fmt, extras, catalog, config, flags, out.parent / "demo-shop", pseudonymise_key, tombstones)
-    prepared = prepare(dataset, PrepareConfig(min_user_events=min_user_events, min_item_events=min_item_events), progress=True)
-    console.print("Config:", json.dumps(estimator.get_params()["model"]), json.dumps(estimator.get_params()["train"]))
-    estimator.fit(prepared, metrics_path=fresh_file(out / "metrics.jsonl"))
-    estimator.save(out)
+    with joined_process_group() as ranks:
+        if launcher == "ray" and ranks.distributed:
+            raise ConfigError("--launcher ray starts its own workers: run it without torchrun")
+        with ranks.main_first():  # rank 0 writes the demo shop's files before the others read them
+            dataset = _dataset(path, demo, fmt, extras, catalog, config, flags, out.parent / "demo-shop", pseudonymise_key, tombstones)
+            prepared = prepare(dataset, PrepareConfig(min_user_events=min_user_events, min_item_events=min_item_events),
+                               progress=ranks.is_main)
+        if ranks.is_main:
+            console.print("Config:", json.dumps(estimator.get_params()["model"]), json.dumps(estimator.get_params()["train"]))
+        if launcher == "ray":
+            from shopformer.scale.ray_train import fit_with_ray
+
+            estimator = fit_with_ray(prepared, out, model=configs["model"], train=configs["train"], workers=workers or 2,
+                                     address=ray_address, storage=ray_storage)
+        else:
+            estimator.fit(prepared, metrics_path=fresh_file(out / "metrics.jsonl") if ranks.is_main else None)
+            if not ranks.is_main:
+                return
+            estimator.save(out)
     show_training_result(estimator, out)
+
+
+def _check_launcher(launcher: str, workers: int | None, ray_address: str | None, ray_storage: str | None) -> None:
+    if launcher not in LAUNCHERS:
+        raise ConfigError(f"--launcher must be one of {', '.join(LAUNCHERS)}, got {launcher!r}")
+    if launcher != "ray" and (workers, ray_address, ray_storage) != (None, None, None):
+        raise ConfigError("--workers, --ray-address and --ray-storage go with --launcher ray")
 
 
 @reports_errors

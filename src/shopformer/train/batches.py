@@ -64,10 +64,22 @@ def window_batches(
     batch_size: int,
     rng: np.random.Generator,
     sort_pool: int = 50,
-) -> Iterator[Batch]:
-    """Shuffled batches of windows (`pooled_batches`): windows of similar length share a batch."""
+    rank: int = 0,
+    world_size: int = 1,
+) -> Iterator[tuple[Batch, bool]]:
+    """Shuffled batches of windows (`pooled_batches`): windows of similar length share a batch.
+
+    Yields (batch, own). With `world_size` ranks each rank gets its share of every global batch:
+    every `world_size`-th window from its `rank` on, so the shares of one `rng` state make up the
+    very batches one process would train on. A global batch with fewer windows than ranks leaves
+    some ranks none: they get its first window with `own` False, to weigh 0, since every rank
+    has to take part in every step.
+    """
     for rows in pooled_batches(ends - starts, batch_size, rng, sort_pool):
-        yield gather_windows(sequences, starts[rows], ends[rows])
+        mine = rows[rank::world_size]
+        own = len(mine) > 0
+        mine = mine if own else rows[:1]
+        yield gather_windows(sequences, starts[mine], ends[mine]), own
 
 
 def evaluation_cases(sequences: SequenceArrays, history: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -5,6 +5,9 @@ breaks ties against the target, the protocol published numbers use; by default t
 items are not candidates, as in `Shopformer.recommend`. Randomness is derived from
 `(seed, epoch)` at the start of every epoch, so a run resumed from a checkpoint continues exactly
 as the uninterrupted run would have; a private run's user sampling and noise are the exception.
+
+Started by torchrun or Ray Train, the loop runs data-parallel (`train.distributed`): every rank
+trains on its share of each global batch, rank 0 validates, writes and decides when to stop.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from shopformer.data.codes import FIRST_CODE
 from shopformer.data.sequences import SequenceArrays
 from shopformer.errors import ConfigError
 from shopformer.evaluate.ranking import evaluate_next_item
@@ -29,6 +33,7 @@ from shopformer.models.transformer import BehaviourTransformer
 from shopformer.runtime import torch_threads
 from shopformer.train.batches import evaluation_cases, training_windows, window_batches
 from shopformer.train.config import TrainConfig
+from shopformer.train.distributed import process_ranks
 from shopformer.train.objectives import build_loss, mask_items, next_item_targets
 from shopformer.train.privacy import DPPlan, noisy_mean, one_window_each, plan_dp, sampled_users
 from shopformer.train.user_gradients import UserClippedGradients
@@ -74,7 +79,8 @@ class Trainer:
 
     After `fit`: `history_` (one metrics dict per epoch), `best_epoch_`, `best_score_`
     (validation NDCG@10) and the model restored to its best weights. `known_items` (bool, n_items)
-    says which items have trained id vectors; default: those in `train`.
+    says which items have trained id vectors; default: those in `train`. In a data-parallel run
+    every rank ends with rank 0's best weights and history.
     """
 
     def __init__(
@@ -118,8 +124,13 @@ class Trainer:
         torch.save(state, tmp)
         tmp.replace(path)  # never leave a half-written checkpoint behind
 
-    def _load_checkpoint(self, path: Path) -> None:
-        state = torch.load(path, weights_only=True)
+    def _read_checkpoint(self) -> dict | None:
+        """The saved state, read by rank 0 only and handed to the others (their disk may lack it)."""
+        path = self.checkpoint_path
+        exists = self._ranks.is_main and path is not None and path.exists()
+        return self._ranks.from_main(torch.load(path, weights_only=True) if exists else None)
+
+    def _restore(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self._best_weights = state["best_model"]
@@ -134,7 +145,8 @@ class Trainer:
 
         With `resume` and an existing `checkpoint_path`, continues from the saved epoch.
         """
-        with torch_threads(self.config.num_threads):
+        self._ranks = process_ranks()
+        with torch_threads(self._ranks.threads(self.config)):
             self._fit(train, valid, resume)
         return self
 
@@ -150,17 +162,22 @@ class Trainer:
         self.steps_per_epoch = max(1, math.ceil(len(starts) / cfg.batch_size))
         self.privacy_: dict | None = None
         if cfg.dp_epsilon is not None:
+            if self._ranks.distributed:
+                raise ConfigError("differentially private training runs in one process: start it without torchrun or Ray")
             self._plan_privacy(train, starts)
         self.optimizer = self._make_optimizer()
         self._reset_state()
-        if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
+        state = self._read_checkpoint() if resume else None
+        if state is not None:
             if self._dp is not None:
                 raise ConfigError("a differentially private run cannot be resumed: its privacy accounting would start over")
-            self._load_checkpoint(self.checkpoint_path)
+            self._restore(state)
             logger.info("resumed from %s after epoch %d", self.checkpoint_path, self._epoch)
+        self._forward = self._ranks.wrap(model)  # after restoring: wrapping copies rank 0's weights to all
         started = time.perf_counter()
         total = cfg.epochs * self.steps_per_epoch
-        with tqdm(total=total, initial=self._step, disable=not cfg.progress, unit="step", desc="training") as bar:
+        quiet = not cfg.progress or not self._ranks.is_main
+        with tqdm(total=total, initial=self._step, disable=quiet, unit="step", desc="training") as bar:
             while self._epoch < cfg.epochs:
                 epoch_started = time.perf_counter()
                 loss = (self._train_epoch_dp(train, starts, ends, bar) if self._dp is not None
@@ -175,7 +192,14 @@ class Trainer:
             self.privacy_ = {**self._dp.plan.as_dict(), "epsilon_spent": self._dp.epsilon_spent(), "epochs": self._epoch}
         elif self._best_weights:
             model.load_state_dict(self._best_weights)
+        self._share_outcome()
         model.eval()
+
+    def _share_outcome(self) -> None:
+        """Rank 0's best weights and history on every rank (only rank 0 validated)."""
+        ranks = self._ranks
+        ranks.share_weights(self.model)
+        self.history_, self.best_epoch_, self.best_score_ = ranks.from_main((self.history_, self.best_epoch_, self.best_score_))
 
     def _plan_privacy(self, train: SequenceArrays, starts: np.ndarray) -> None:
         cfg = self.config
@@ -241,37 +265,45 @@ class Trainer:
     def _train_epoch(self, train: SequenceArrays, starts: np.ndarray, ends: np.ndarray, bar: tqdm) -> float:
         cfg = self.config
         # Epoch randomness from (seed, epoch) alone: a resumed run replays the same epochs.
+        # Every rank draws the same batches; dropout differs between ranks as it does between rows.
+        ranks = self._ranks
         rng = np.random.default_rng([cfg.seed, self._epoch])
-        torch.manual_seed(cfg.seed * 1_000_003 + self._epoch)
+        torch.manual_seed(cfg.seed * 1_000_003 + self._epoch + 7_919 * ranks.rank)
         self._generator.manual_seed(cfg.seed * 1_000_003 + self._epoch)
         self.model.train()
         total, batches = 0.0, 0
-        for batch in window_batches(train, starts, ends, cfg.batch_size, rng):
+        for batch, own in window_batches(train, starts, ends, cfg.batch_size, rng, rank=ranks.rank, world_size=ranks.world_size):
             for group in self.optimizer.param_groups:
                 group["lr"] = self._learning_rate(self._step)
-            loss = self._batch_loss(batch)
+            loss, targets = self._batch_loss(batch)
+            loss, part = ranks.weighted(loss, targets if own else 0)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
             self._step += 1
-            total, batches = total + float(loss.detach()), batches + 1
+            total, batches = total + part, batches + 1
             bar.update(1)
-        return total / max(batches, 1)
+        return ranks.sum(total) / max(batches, 1)
 
-    def _batch_loss(self, batch: Batch) -> torch.Tensor:
-        model = self.model
+    def _batch_loss(self, batch: Batch) -> tuple[torch.Tensor, int]:
+        """The batch's mean loss and the number of targets it averages over."""
+        model, forward = self.model, self._forward
         if model.config.objective == "causal":
             inputs, targets = next_item_targets(batch.items)
             event_types = None if batch.event_types is None else batch.event_types[:, :-1]
             timestamps = None if batch.timestamps is None else batch.timestamps[:, :-1]
-            return self.loss_fn(model, model(inputs, event_types, timestamps), targets)
-        masked, targets = mask_items(batch.items, model.config.mask_probability, self._generator)
-        return self.loss_fn(model, model(batch.items, batch.event_types, batch.timestamps, masked), targets)
+            hidden = forward(inputs, event_types, timestamps)
+        else:
+            masked, targets = mask_items(batch.items, model.config.mask_probability, self._generator)
+            hidden = forward(batch.items, batch.event_types, batch.timestamps, masked)
+        return self.loss_fn(model, hidden, targets), int((targets >= FIRST_CODE).sum())
 
     def _end_epoch(self, loss: float, valid: SequenceArrays | None, seconds: float) -> dict:
         metrics: dict = {"epoch": self._epoch, "loss": loss, "seconds": round(seconds, 3)}
+        if not self._ranks.is_main:
+            return metrics
         validate = valid is not None and (self._epoch % self.config.eval_every == 0 or self._epoch == self.config.epochs)
         if validate:
             scores = validation_metrics(self.model, valid, self.config.eval_batch_size, filter_seen=self.config.filter_seen)
@@ -290,6 +322,10 @@ class Trainer:
         return metrics
 
     def _should_stop(self, metrics: dict, elapsed: float) -> bool:
+        """Rank 0's decision, the same on every rank."""
+        return bool(self._ranks.from_main(self._main_should_stop(metrics, elapsed) if self._ranks.is_main else None))
+
+    def _main_should_stop(self, metrics: dict, elapsed: float) -> bool:
         stop = False
         for callback in self.callbacks:
             stop = bool(callback(metrics)) or stop
